@@ -1,0 +1,213 @@
+//! The log directory: its lock, the strict naming of segment files, and the
+//! one way new files come into being (temp, write, fsync, rename, fsync dir).
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use tracing::warn;
+
+use super::Offset;
+use super::error::{LogError, Result};
+
+pub const LOCK_FILE: &str = "LOCK";
+pub const STORE_EXT: &str = "store";
+pub const INDEX_EXT: &str = "index";
+pub const TEMP_EXT: &str = "tmp";
+/// Base offsets are written as exactly this many decimal digits.
+pub const NAME_DIGITS: usize = 20;
+
+pub fn store_path(dir: &Path, base: Offset) -> PathBuf {
+    dir.join(format!("{base:0NAME_DIGITS$}.{STORE_EXT}"))
+}
+
+pub fn index_path(dir: &Path, base: Offset) -> PathBuf {
+    dir.join(format!("{base:0NAME_DIGITS$}.{INDEX_EXT}"))
+}
+
+/// What a directory entry is, judged by its name alone.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Entry {
+    Store(Offset),
+    Index(Offset),
+    Lock,
+    /// A leftover of an interrupted atomic create; never the truth.
+    Temp,
+    /// Anything else; reported and left alone.
+    Stray,
+}
+
+/// Classifies a file name strictly: a segment name is exactly twenty digits, a
+/// dot and a known extension. Anything else is never read as a segment.
+pub fn classify(name: &str) -> Entry {
+    if name == LOCK_FILE {
+        return Entry::Lock;
+    }
+    if name.ends_with(&format!(".{TEMP_EXT}")) {
+        return Entry::Temp;
+    }
+    let Some((stem, ext)) = name.split_once('.') else {
+        return Entry::Stray;
+    };
+    if stem.len() != NAME_DIGITS || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return Entry::Stray;
+    }
+    let Ok(base) = stem.parse::<Offset>() else {
+        return Entry::Stray; // twenty digits can exceed u64::MAX
+    };
+    match ext {
+        STORE_EXT => Entry::Store(base),
+        INDEX_EXT => Entry::Index(base),
+        _ => Entry::Stray,
+    }
+}
+
+/// The files of a log directory, sorted by base offset.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub stores: Vec<Offset>,
+    pub indexes: Vec<Offset>,
+    pub temps: Vec<PathBuf>,
+    pub strays: Vec<PathBuf>,
+}
+
+pub fn list(dir: &Path) -> Result<Listing> {
+    let mut listing = Listing::default();
+    let entries = fs::read_dir(dir).map_err(|e| LogError::io("listing", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LogError::io("listing", dir, e))?;
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            listing.strays.push(path);
+            continue;
+        };
+        match classify(&name) {
+            Entry::Store(base) => listing.stores.push(base),
+            Entry::Index(base) => listing.indexes.push(base),
+            Entry::Lock => {}
+            Entry::Temp => listing.temps.push(path),
+            Entry::Stray => listing.strays.push(path),
+        }
+    }
+    listing.stores.sort_unstable();
+    listing.indexes.sort_unstable();
+    Ok(listing)
+}
+
+/// Takes the directory's exclusive lock. The lock is an `flock` on `LOCK`, so
+/// the kernel releases it when the process dies, however it dies; it is held
+/// for as long as the returned file is open.
+pub fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| LogError::io("opening lock file", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(LogError::Locked {
+            dir: dir.to_path_buf(),
+        }),
+        Err(TryLockError::Error(e)) => Err(LogError::io("locking", &path, e)),
+    }
+}
+
+/// fsyncs a directory, making the creation, rename or removal of its entries
+/// durable. Without it a new segment can vanish after a power cut even though
+/// its contents were fsynced.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LogError::io("fsyncing directory", dir, e))
+}
+
+/// Creates the directory (and its parents) if needed, durably, with mode 0700
+/// for the part that is created.
+pub fn create_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| LogError::io("creating directory", dir, e))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Writes `path` atomically: the contents go to `path.tmp`, which is extended
+/// to `len` bytes (zeros past the contents), fsynced and renamed over `path`;
+/// then the directory is fsynced. A crash leaves either no file, or the whole
+/// file; a leftover `.tmp` is removed at the next open.
+pub fn create_atomic(path: &Path, contents: &[u8], len: u64) -> Result<()> {
+    let tmp = path.with_extension(TEMP_EXT);
+    let write = || -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(contents)?;
+        if len > contents.len() as u64 {
+            f.set_len(len)?;
+        }
+        f.sync_all()
+    };
+    write().map_err(|e| LogError::io("writing", &tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| LogError::io("renaming into place", path, e))?;
+    sync_dir(path.parent().expect("segment files live in a directory"))
+}
+
+/// Removes leftovers of interrupted atomic creates and reports stray files.
+pub fn clean(listing: &Listing) -> Result<()> {
+    for tmp in &listing.temps {
+        warn!(file = %tmp.display(), "removing leftover temporary file");
+        fs::remove_file(tmp).map_err(|e| LogError::io("removing", tmp, e))?;
+    }
+    for stray in &listing.strays {
+        warn!(file = %stray.display(), "ignoring unexpected file in log directory");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_parsed_strictly() {
+        assert_eq!(classify("00000000000000000042.store"), Entry::Store(42));
+        assert_eq!(classify("00000000000000000042.index"), Entry::Index(42));
+        assert_eq!(classify("LOCK"), Entry::Lock);
+        assert_eq!(classify("00000000000000000042.store.tmp"), Entry::Temp);
+        for stray in [
+            "42.store",
+            "0000000000000000042.store",
+            "000000000000000000042.store",
+            "0000000000000000004x.store",
+            "+0000000000000000042.store",
+            "00000000000000000042.log",
+            "00000000000000000042",
+            "99999999999999999999.store",
+            "notes.txt",
+        ] {
+            assert_eq!(classify(stray), Entry::Stray, "{stray}");
+        }
+    }
+
+    #[test]
+    fn paths_round_trip_through_classify() {
+        let p = store_path(Path::new("/d"), 123);
+        assert_eq!(
+            classify(p.file_name().unwrap().to_str().unwrap()),
+            Entry::Store(123)
+        );
+    }
+}

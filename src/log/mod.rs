@@ -1,0 +1,43 @@
+//! The segmented write-ahead log: an append-only sequence of opaque payloads,
+//! each at a dense `u64` offset, stored in a directory of segment files.
+//!
+//! Bottom up:
+//! - [`record`]: one framed entry (length, offset, CRC32, payload)
+//! - [`header`]: the header every file starts with (magic, version, base)
+//! - [`store`]: the append-only file of records; the truth
+//! - [`index`]: a memory-mapped map from offset to store position; a cache
+//! - [`scan`]: walking a store, and deciding how it ends (clean, torn, corrupt)
+//! - [`segment`]: a store and its index, named by base offset
+//! - [`dir`]: the directory's lock, file names, and atomic file creation
+//! - [`Log`]: the ordered segments; append, read, sync, replay, remove
+//!
+//! The log knows nothing of keys and never uses tokio: it is plain blocking
+//! I/O owned by one thread. The byte layout of every file and the recovery
+//! rules are in `docs/format.md`.
+//!
+//! **Durability contract.** An appended record is durable once [`Log::sync`]
+//! returns `Ok` after it (or after a segment roll sealed it). A failed write
+//! or fsync fences the log for good: the caller must not acknowledge anything
+//! more and should restart the process.
+
+pub mod config;
+pub mod dir;
+pub mod error;
+pub mod header;
+pub mod index;
+pub mod reader;
+pub mod record;
+pub mod scan;
+pub mod segment;
+mod segmented;
+pub mod store;
+
+pub use config::LogConfig;
+pub use error::{LogError, Result};
+pub use reader::{LogIter, LogReader};
+pub use segmented::{Log, LogStats, Recovery};
+
+/// A record's position in the log. Offsets are dense and start at 0: the
+/// first record ever appended to a log has offset 0, and removing old
+/// segments never renumbers the records that remain.
+pub type Offset = u64;

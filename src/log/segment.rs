@@ -1,0 +1,195 @@
+//! A segment: one store and its index, named by the offset of its first
+//! record. Recovery of one segment happens here in named steps: check the
+//! store's header, scan its records, decide what the ending means, then check
+//! (or rebuild) the index against what the scan found.
+
+use std::fs;
+use std::path::Path;
+
+use tracing::{info, warn};
+
+use super::Offset;
+use super::config::LogConfig;
+use super::dir::{index_path, store_path};
+use super::error::{LogError, Result};
+use super::index::Index;
+use super::record;
+use super::scan::{self, Ending, Scan};
+use super::store::Store;
+
+pub struct Segment {
+    base: Offset,
+    store: Store,
+    index: Index,
+}
+
+/// What opening one segment found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentRecovery {
+    pub records: u64,
+    pub bytes: u64,
+    /// Bytes cut from a torn tail (0 when the store ended cleanly).
+    pub torn_bytes: u64,
+    pub index_rebuilt: bool,
+}
+
+impl Segment {
+    /// Creates an empty segment durably: the store, then the index (so a
+    /// crash in between leaves a store whose index is simply rebuilt).
+    pub fn create(dir: &Path, base: Offset, config: &LogConfig) -> Result<Segment> {
+        let store = Store::create(&store_path(dir, base), base)?;
+        let index = Index::rebuild(&index_path(dir, base), base, &[], config.index_capacity())?;
+        Ok(Segment { base, store, index })
+    }
+
+    /// Opens an existing segment. Only the last segment may be repaired (its
+    /// torn tail cut); damage anywhere else is corruption.
+    pub fn recover(
+        dir: &Path,
+        base: Offset,
+        config: &LogConfig,
+        is_last: bool,
+    ) -> Result<(Segment, SegmentRecovery)> {
+        let mut store = Store::open(&store_path(dir, base), base)?;
+        let scan = scan::scan(store.clone_file()?, store.path(), base, config.max_record_bytes)?;
+        let torn_bytes = decide(&mut store, &scan, is_last)?;
+        let capacity = if is_last {
+            config.index_capacity()
+        } else {
+            scan.positions.len() as u64
+        };
+        let path = index_path(dir, base);
+        let (index, index_rebuilt) = match Index::open_checked(&path, base, &scan.positions)? {
+            Ok(mut index) => {
+                index.set_capacity(capacity)?;
+                (index, false)
+            }
+            Err(reason) => {
+                info!(file = %path.display(), %reason, "rebuilding index from store");
+                (Index::rebuild(&path, base, &scan.positions, capacity)?, true)
+            }
+        };
+        let recovery = SegmentRecovery {
+            records: scan.positions.len() as u64,
+            bytes: store.size(),
+            torn_bytes,
+            index_rebuilt,
+        };
+        Ok((Segment { base, store, index }, recovery))
+    }
+
+    pub fn base(&self) -> Offset {
+        self.base
+    }
+
+    /// The offset the next record appended here would get.
+    pub fn next_offset(&self) -> Offset {
+        self.base + self.index.entries()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn is_full(&self, config: &LogConfig) -> bool {
+        self.store.size() >= config.max_segment_bytes || self.index.is_full()
+    }
+
+    /// Appends as many of `payloads` as fit, framed into `scratch`, with one
+    /// write; returns how many. A segment always takes at least one record
+    /// when it is not full. The caller checked each payload's size.
+    pub fn append<P: AsRef<[u8]>>(
+        &mut self,
+        payloads: &[P],
+        scratch: &mut Vec<u8>,
+        config: &LogConfig,
+    ) -> Result<usize> {
+        scratch.clear();
+        let mut free_entries = self.index.room();
+        let mut count = 0;
+        for payload in payloads {
+            let pos = self.store.size() + scratch.len() as u64;
+            if free_entries == 0 || pos >= config.max_segment_bytes {
+                break;
+            }
+            record::encode_into(scratch, self.next_offset() + count as u64, payload.as_ref());
+            free_entries -= 1;
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(0);
+        }
+        let mut pos = self.store.append_framed(scratch)?;
+        for payload in &payloads[..count] {
+            self.index.push(pos);
+            pos += record::framed_len(payload.as_ref().len()) as u64;
+        }
+        Ok(count)
+    }
+
+    /// Reads the record at `offset`, which must be in this segment.
+    pub fn read(&self, offset: Offset, max_record_bytes: u32) -> Result<Vec<u8>> {
+        let pos = self
+            .index
+            .position(offset - self.base)
+            .expect("caller checked the offset is in this segment");
+        self.store.read_at(pos, offset, max_record_bytes)
+    }
+
+    /// The store position of the record at `offset` in this segment, or the
+    /// end of the store when `offset` is this segment's next offset.
+    pub fn position(&self, offset: Offset) -> u64 {
+        self.index
+            .position(offset - self.base)
+            .unwrap_or(self.store.size())
+    }
+
+    pub fn sync(&self) -> Result<()> {
+        self.store.sync()
+    }
+
+    /// Makes the segment read-only for good: its records durable, its index
+    /// trimmed. Called before the next segment is created, so that a later
+    /// segment never holds records while an earlier one can still lose some.
+    pub fn seal(&mut self) -> Result<()> {
+        self.store.sync()?;
+        self.index.seal()
+    }
+
+    /// Deletes the segment's files: the store first, so that a crash in
+    /// between leaves an orphan index (recognised and removed) rather than a
+    /// store without its index below the others (which would look like data).
+    pub fn remove(self, dir: &Path) -> Result<()> {
+        let store = store_path(dir, self.base);
+        let index = index_path(dir, self.base);
+        drop(self);
+        fs::remove_file(&store).map_err(|e| LogError::io("removing", &store, e))?;
+        fs::remove_file(&index).map_err(|e| LogError::io("removing", &index, e))
+    }
+}
+
+/// Acts on how the store ends: cut a torn tail of the last segment (returns
+/// the bytes cut), refuse anything else that is not clean.
+fn decide(store: &mut Store, scan: &Scan, is_last: bool) -> Result<u64> {
+    match &scan.ending {
+        Ending::Clean => Ok(0),
+        Ending::Torn { pos, reason } if is_last => {
+            let cut = scan.file_len - pos;
+            warn!(
+                file = %store.path().display(),
+                position = pos,
+                bytes_cut = cut,
+                %reason,
+                "truncating torn tail of the last segment"
+            );
+            store.truncate(*pos)?;
+            Ok(cut)
+        }
+        Ending::Torn { pos, reason } => Err(LogError::corruption(
+            store.path(),
+            *pos,
+            format!("{reason}, in a segment that is not the last"),
+        )),
+        Ending::Corrupt { pos, reason } => Err(LogError::corruption(store.path(), *pos, reason.clone())),
+    }
+}

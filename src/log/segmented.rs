@@ -1,0 +1,363 @@
+//! The log: the ordered segments of one directory, of which only the last,
+//! the active one, is written. Opening it takes the directory's lock and
+//! recovers every segment; appending rolls a new segment when the active one
+//! is full; compaction removes whole segments from the front.
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+
+use super::Offset;
+use super::config::LogConfig;
+use super::dir::{self, Listing};
+use super::error::{LogError, Result};
+use super::reader::{LogIter, LogReader, Part};
+use super::segment::Segment;
+
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Held open for the life of the log: the kernel drops the lock with it.
+    _lock: File,
+    /// Oldest first, contiguous in offsets, never empty; the last is active.
+    segments: Vec<Segment>,
+    recovery: Recovery,
+    /// Set by the first failed write or fsync; from then on nothing is
+    /// written (see [`LogError::Fenced`]).
+    fenced: Option<String>,
+    stats: LogStats,
+    /// Reused framing buffer, so an append does not allocate.
+    scratch: Vec<u8>,
+}
+
+/// What opening the log found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    pub segments: usize,
+    pub records: u64,
+    pub bytes: u64,
+    /// Bytes cut from a torn tail of the last segment.
+    pub torn_bytes: u64,
+    pub indexes_rebuilt: usize,
+    pub duration: Duration,
+}
+
+/// Counters of the work the log has done since it was opened. Tests use them
+/// to assert a sync policy; the server reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogStats {
+    pub records_appended: u64,
+    /// `pwrite` calls; a batch is one (or one per segment it spans).
+    pub writes: u64,
+    pub bytes_written: u64,
+    pub syncs: u64,
+    pub last_sync: Duration,
+    pub total_sync: Duration,
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering every segment.
+    ///
+    /// Fails with [`LogError::Locked`] if another process holds the directory,
+    /// and with [`LogError::Corruption`] if any segment is damaged in a way a
+    /// crash cannot explain. A torn tail of the last segment is cut.
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
+        let started = Instant::now();
+        let dir = dir.as_ref().to_path_buf();
+        config.validate()?;
+        dir::create_dir(&dir)?;
+        let lock = dir::lock(&dir)?;
+        let listing = dir::list(&dir)?;
+        dir::clean(&listing)?;
+        remove_orphan_indexes(&dir, &listing)?;
+        let (segments, mut recovery) = recover_segments(&dir, &listing.stores, &config)?;
+        recovery.duration = started.elapsed();
+        let log = Log {
+            dir,
+            config,
+            _lock: lock,
+            segments,
+            recovery,
+            fenced: None,
+            stats: LogStats::default(),
+            scratch: Vec::new(),
+        };
+        info!(
+            dir = %log.dir.display(),
+            segments = log.recovery.segments,
+            records = log.recovery.records,
+            torn_bytes = log.recovery.torn_bytes,
+            first_offset = log.lowest_offset(),
+            next_offset = log.next_offset(),
+            elapsed_ms = log.recovery.duration.as_millis() as u64,
+            "log opened"
+        );
+        Ok(log)
+    }
+
+    /// Appends one record and returns its offset. Not durable until
+    /// [`Log::sync`] returns.
+    pub fn append(&mut self, payload: &[u8]) -> Result<Offset> {
+        self.append_batch(&[payload]).map(|range| range.start)
+    }
+
+    /// Appends records with one write (one per segment when the batch rolls a
+    /// segment) and returns their offsets. Payloads are checked first, so a
+    /// too-large one means nothing is written.
+    pub fn append_batch<P: AsRef<[u8]>>(&mut self, payloads: &[P]) -> Result<Range<Offset>> {
+        self.check_fenced()?;
+        let max = self.config.max_record_bytes;
+        if let Some(p) = payloads.iter().find(|p| p.as_ref().len() > max as usize) {
+            return Err(LogError::RecordTooLarge {
+                len: p.as_ref().len(),
+                max,
+            });
+        }
+        let start = self.next_offset();
+        let mut done = 0;
+        while done < payloads.len() {
+            let result = self.append_to_active(&payloads[done..]);
+            done += self.fence_on_error(result)?;
+        }
+        Ok(start..self.next_offset())
+    }
+
+    fn append_to_active<P: AsRef<[u8]>>(&mut self, payloads: &[P]) -> Result<usize> {
+        if self.active().is_full(&self.config) {
+            self.roll()?;
+        }
+        let active = self.segments.last_mut().expect("never empty");
+        let count = active.append(payloads, &mut self.scratch, &self.config)?;
+        assert!(count > 0, "a segment that is not full took no record");
+        self.stats.records_appended += count as u64;
+        self.stats.writes += 1;
+        self.stats.bytes_written += self.scratch.len() as u64;
+        Ok(count)
+    }
+
+    /// Seals the active segment (making it durable) and starts a new one.
+    fn roll(&mut self) -> Result<()> {
+        let active = self.segments.last_mut().expect("never empty");
+        let base = active.next_offset();
+        active.seal()?;
+        let segment = Segment::create(&self.dir, base, &self.config)?;
+        debug!(base, "rolled to a new segment");
+        self.segments.push(segment);
+        Ok(())
+    }
+
+    /// fdatasyncs the active segment: every record appended before this call
+    /// is durable when it returns `Ok` (sealed segments were synced when they
+    /// were sealed). An error fences the log and must be treated as fatal.
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_fenced()?;
+        let started = Instant::now();
+        let result = self.active().sync();
+        self.fence_on_error(result)?;
+        let took = started.elapsed();
+        self.stats.syncs += 1;
+        self.stats.last_sync = took;
+        self.stats.total_sync += took;
+        Ok(())
+    }
+
+    /// Reads the record at `offset`.
+    pub fn read(&self, offset: Offset) -> Result<Vec<u8>> {
+        self.check_range(offset)?;
+        if offset == self.next_offset() {
+            return Err(self.out_of_range(offset));
+        }
+        self.segment_of(offset).read(offset, self.config.max_record_bytes)
+    }
+
+    /// A zero-copy reader of the records from `from` up to the current next
+    /// offset. It holds its own file handles, so it keeps working while the
+    /// log appends or removes segments.
+    pub fn reader(&self, from: Offset) -> Result<LogReader> {
+        self.check_range(from)?;
+        let mut parts = Vec::new();
+        for segment in self.segments.iter().filter(|s| s.next_offset() > from) {
+            let first = from.max(segment.base());
+            parts.push(Part {
+                file: segment.store().clone_file()?,
+                path: segment.store().path().to_path_buf(),
+                first,
+                end: segment.next_offset(),
+                start_pos: segment.position(first),
+                file_len: segment.store().size(),
+            });
+        }
+        Ok(LogReader::new(parts, from, self.config.max_record_bytes))
+    }
+
+    /// The records from `from` up to the current next offset, copied out.
+    pub fn iter_from(&self, from: Offset) -> Result<LogIter> {
+        Ok(LogIter::new(self.reader(from)?))
+    }
+
+    /// Removes every segment whose records are all below `offset`, oldest
+    /// first, fsyncing the directory after each, so that a crash leaves a
+    /// contiguous log. The active segment is never removed. Returns how many
+    /// segments were removed.
+    pub fn remove_below(&mut self, offset: Offset) -> Result<usize> {
+        let mut removed = 0;
+        while self.segments.len() > 1 && self.segments[0].next_offset() <= offset {
+            let segment = self.segments.remove(0);
+            debug!(base = segment.base(), "removing segment");
+            segment.remove(&self.dir)?;
+            dir::sync_dir(&self.dir)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Shuts the log down cleanly: the active segment is synced and its index
+    /// trimmed, so the next open finds nothing to repair. Dropping a log
+    /// without closing it is what a crash looks like, minus the page cache.
+    pub fn close(mut self) -> Result<()> {
+        self.check_fenced()?;
+        let result = self.segments.last_mut().expect("never empty").seal();
+        self.fence_on_error(result)
+    }
+
+    /// The offset of the oldest record held (equal to [`Log::next_offset`]
+    /// when the log is empty).
+    pub fn lowest_offset(&self) -> Offset {
+        self.segments[0].base()
+    }
+
+    /// The offset the next appended record will get.
+    pub fn next_offset(&self) -> Offset {
+        self.active().next_offset()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Bytes held in all stores.
+    pub fn total_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.store().size()).sum()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    pub fn stats(&self) -> &LogStats {
+        &self.stats
+    }
+
+    /// Why the log refuses writes, if it does.
+    pub fn fenced(&self) -> Option<&str> {
+        self.fenced.as_deref()
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments.last().expect("never empty")
+    }
+
+    fn segment_of(&self, offset: Offset) -> &Segment {
+        let i = self.segments.partition_point(|s| s.base() <= offset);
+        &self.segments[i - 1]
+    }
+
+    fn check_range(&self, offset: Offset) -> Result<()> {
+        if offset < self.lowest_offset() || offset > self.next_offset() {
+            return Err(self.out_of_range(offset));
+        }
+        Ok(())
+    }
+
+    fn out_of_range(&self, offset: Offset) -> LogError {
+        LogError::OffsetOutOfRange {
+            offset,
+            lowest: self.lowest_offset(),
+            next: self.next_offset(),
+        }
+    }
+
+    fn check_fenced(&self) -> Result<()> {
+        match &self.fenced {
+            Some(cause) => Err(LogError::Fenced { cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// After a failed write or fsync the state of the file is unknown, so
+    /// the log fences itself rather than let anyone retry.
+    fn fence_on_error<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(err @ LogError::Io { .. }) = &result {
+            warn!(error = %err, "log fenced: no further writes will be accepted");
+            self.fenced = Some(err.to_string());
+        }
+        result
+    }
+}
+
+/// Removes index files whose store is gone: what a crash in the middle of
+/// [`Log::remove_below`] leaves, below the first store. An index without its
+/// store anywhere else means a store was lost, which is corruption.
+fn remove_orphan_indexes(dir: &Path, listing: &Listing) -> Result<()> {
+    let first_store = listing.stores.first().copied();
+    for &base in &listing.indexes {
+        if listing.stores.binary_search(&base).is_ok() {
+            continue;
+        }
+        let path = dir::index_path(dir, base);
+        match first_store {
+            Some(first) if base < first => {
+                warn!(file = %path.display(), "removing index left behind by an interrupted segment removal");
+                std::fs::remove_file(&path).map_err(|e| LogError::io("removing", &path, e))?;
+            }
+            _ => {
+                return Err(LogError::corruption(
+                    &path,
+                    0,
+                    "index without its store: the store file is missing",
+                ));
+            }
+        }
+    }
+    dir::sync_dir(dir)
+}
+
+fn recover_segments(dir: &Path, stores: &[Offset], config: &LogConfig) -> Result<(Vec<Segment>, Recovery)> {
+    let mut recovery = Recovery::default();
+    let mut segments: Vec<Segment> = Vec::with_capacity(stores.len().max(1));
+    for (i, &base) in stores.iter().enumerate() {
+        if let Some(prev) = segments.last().filter(|p| p.next_offset() != base) {
+            return Err(LogError::corruption(
+                dir::store_path(dir, base),
+                0,
+                format!(
+                    "segment starts at offset {base} but the one before it ends at {}: a segment is missing",
+                    prev.next_offset()
+                ),
+            ));
+        }
+        let is_last = i + 1 == stores.len();
+        let (segment, found) = Segment::recover(dir, base, config, is_last)?;
+        recovery.records += found.records;
+        recovery.bytes += found.bytes;
+        recovery.torn_bytes += found.torn_bytes;
+        recovery.indexes_rebuilt += found.index_rebuilt as usize;
+        segments.push(segment);
+    }
+    if segments.is_empty() {
+        segments.push(Segment::create(dir, 0, config)?);
+    }
+    recovery.segments = segments.len();
+    Ok((segments, recovery))
+}

@@ -1,0 +1,144 @@
+//! The store: the append-only file that holds a segment's records, after a
+//! file header (see [`super::header`]). The store is the truth about a
+//! segment; everything else is derived from it.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::Offset;
+use super::error::{LogError, Result};
+use super::header::{self, FILE_HEADER_BYTES, STORE_MAGIC};
+use super::record::{self, Decoded};
+
+pub struct Store {
+    file: File,
+    path: PathBuf,
+    base: Offset,
+    /// Bytes in the file, header included: where the next record goes. Only
+    /// the owner of the log changes it, after a write that fully succeeded.
+    size: u64,
+}
+
+impl Store {
+    /// Creates an empty store durably (its header written and fsynced, the
+    /// directory fsynced).
+    pub fn create(path: &Path, base: Offset) -> Result<Store> {
+        super::dir::create_atomic(path, &header::encode(STORE_MAGIC, base), 0)?;
+        Self::open(path, base)
+    }
+
+    /// Opens an existing store and checks its header. The records are not
+    /// checked here: that is [`super::scan`]'s job.
+    pub fn open(path: &Path, base: Offset) -> Result<Store> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| LogError::io("opening store", path, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| LogError::io("reading metadata of", path, e))?
+            .len();
+        let mut head = vec![0u8; FILE_HEADER_BYTES.min(size as usize)];
+        file.read_exact_at(&mut head, 0)
+            .map_err(|e| LogError::io("reading header of", path, e))?;
+        header::check(&head, STORE_MAGIC, base).map_err(|reason| LogError::corruption(path, 0, reason))?;
+        Ok(Store {
+            file,
+            path: path.to_path_buf(),
+            base,
+            size,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn base(&self) -> Offset {
+        self.base
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Writes already-framed records at the end with one `pwrite` loop and
+    /// returns the position of the first. On error the store's size is left
+    /// unchanged, but the file may hold part of the bytes; the caller fences.
+    pub fn append_framed(&mut self, framed: &[u8]) -> Result<u64> {
+        let pos = self.size;
+        self.file
+            .write_all_at(framed, pos)
+            .map_err(|e| LogError::io("appending to", &self.path, e))?;
+        self.size += framed.len() as u64;
+        Ok(pos)
+    }
+
+    /// Reads the record at `pos`, which must carry `offset`. The announced
+    /// length is checked against `max_payload` and the file's size before a
+    /// buffer is allocated for it.
+    pub fn read_at(&self, pos: u64, offset: Offset, max_payload: u32) -> Result<Vec<u8>> {
+        let mut head = [0u8; record::RECORD_HEADER_BYTES];
+        if pos + head.len() as u64 > self.size {
+            return Err(LogError::corruption(
+                &self.path,
+                pos,
+                "record header past end of store",
+            ));
+        }
+        self.file
+            .read_exact_at(&mut head, pos)
+            .map_err(|e| LogError::io("reading", &self.path, e))?;
+        let len = record::announced_len(&head);
+        let framed = record::framed_len(len as usize) as u64;
+        if len > max_payload || pos + framed > self.size {
+            return Err(LogError::corruption(
+                &self.path,
+                pos,
+                format!("record length {len} is invalid at this position"),
+            ));
+        }
+        let mut buf = vec![0u8; framed as usize];
+        self.file
+            .read_exact_at(&mut buf, pos)
+            .map_err(|e| LogError::io("reading", &self.path, e))?;
+        match record::decode(&buf, offset, max_payload) {
+            Decoded::Record { size, .. } => {
+                buf.truncate(size);
+                buf.drain(..record::RECORD_HEADER_BYTES);
+                Ok(buf)
+            }
+            Decoded::Incomplete { .. } => unreachable!("buffer holds the whole announced record"),
+            Decoded::Invalid(why) => Err(LogError::corruption(&self.path, pos, why.to_string())),
+        }
+    }
+
+    /// fdatasync: every record appended so far is on disk when this returns
+    /// `Ok`. An error is fatal to the log (see [`LogError`]).
+    pub fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| LogError::io("fsyncing", &self.path, e))
+    }
+
+    /// Cuts the file at `len` and fsyncs, so that the cut survives a crash
+    /// and later appends cannot be followed by the old tail.
+    pub fn truncate(&mut self, len: u64) -> Result<()> {
+        self.file
+            .set_len(len)
+            .and_then(|()| self.file.sync_all())
+            .map_err(|e| LogError::io("truncating", &self.path, e))?;
+        self.size = len;
+        Ok(())
+    }
+
+    /// A second handle on the same open file, for readers that must keep
+    /// working if the segment is removed meanwhile.
+    pub fn clone_file(&self) -> Result<File> {
+        self.file
+            .try_clone()
+            .map_err(|e| LogError::io("duplicating handle of", &self.path, e))
+    }
+}
