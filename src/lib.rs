@@ -3,7 +3,10 @@
 //!
 //! The crate is layered; dependencies point down this list and never up:
 //!
+//! - [`engine`]: the key-value store: an in-memory table whose every change
+//!   goes through the log first; snapshots; replay. Knows nothing of sockets.
 //! - [`log`]: the segmented write-ahead log. Bytes and offsets; it knows nothing
 //!   of keys and never touches tokio.
 
+pub mod engine;
 pub mod log;

@@ -1,0 +1,326 @@
+//! [`Engine`]: the handle the server holds. Writes go to the writer thread
+//! and are awaited; reads go straight to the table.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::command::{Command, Outcome, WatchToken};
+use super::config::EngineConfig;
+use super::error::{EngineError, Result};
+use super::recover::{self, LoadProgress, RecoveryReport};
+use super::snapshot::SnapshotInfo;
+use super::table::{Entry, Lookup, Table};
+use super::writer::{Ack, Request, Writer};
+use crate::log::{LogStats, Offset};
+
+/// State shared by the handle, the writer thread and the snapshot thread.
+pub struct Shared {
+    /// Read by everyone; written only by the writer thread (and replay).
+    pub(crate) table: Table,
+    pub(crate) config: EngineConfig,
+    /// Set once, by the writer, when a write or fsync fails.
+    pub(crate) fenced: OnceLock<String>,
+    pub(crate) recovery: RecoveryReport,
+    /// The writer's view of the log, refreshed after every batch.
+    pub(crate) wal: Mutex<WalStats>,
+    pub(crate) last_snapshot: Mutex<Option<SnapshotInfo>>,
+    pub(crate) snapshot_running: AtomicBool,
+    pub(crate) commands: AtomicU64,
+    /// Keeps the data directory locked for the life of the engine.
+    _lock: std::fs::File,
+}
+
+/// The log's figures, for `INFO`.
+#[derive(Debug, Clone, Default)]
+pub struct WalStats {
+    pub log: LogStats,
+    pub segments: usize,
+    pub bytes: u64,
+    pub first_offset: Offset,
+    pub next_offset: Offset,
+}
+
+/// The deadline state of a key (`TTL`, `PTTL`, `EXPIRETIME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyExpiry {
+    Missing,
+    Persistent,
+    /// ms since the Unix epoch.
+    At(u64),
+}
+
+pub struct Engine {
+    shared: Arc<Shared>,
+    tx: flume::Sender<Request>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Engine {
+    /// Opens the engine: locks the directory, loads the newest snapshot and
+    /// replays the log. Blocks for as long as replay takes (run it on a
+    /// blocking thread from async code).
+    pub fn open(config: EngineConfig) -> Result<Engine> {
+        Self::open_with_progress(config, &LoadProgress::default())
+    }
+
+    /// As [`Engine::open`], publishing replay progress to `progress`.
+    pub fn open_with_progress(config: EngineConfig, progress: &LoadProgress) -> Result<Engine> {
+        let recovered = recover::recover(&config, progress)?;
+        let last_snapshot_bytes = recovered.last_snapshot.as_ref().map_or(0, |s| s.bytes);
+        let shared = Arc::new(Shared {
+            table: recovered.table,
+            config: config.clone(),
+            fenced: OnceLock::new(),
+            recovery: recovered.report,
+            wal: Mutex::new(WalStats::default()),
+            last_snapshot: Mutex::new(recovered.last_snapshot),
+            snapshot_running: AtomicBool::new(false),
+            commands: AtomicU64::new(0),
+            _lock: recovered.lock,
+        });
+        let (tx, rx) = flume::bounded(config.queue_depth.max(1));
+        let writer = Writer::new(
+            recovered.log,
+            shared.clone(),
+            rx,
+            tx.downgrade(),
+            last_snapshot_bytes,
+        );
+        let handle = std::thread::Builder::new()
+            .name("walkv-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| EngineError::io("spawning writer thread for", &config.dir, e))?;
+        Ok(Engine {
+            shared,
+            tx,
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    // ---- writes -------------------------------------------------------
+
+    /// Runs a write command and waits (without blocking the thread) until it
+    /// is durable per the fsync policy and visible. Under `always` that is
+    /// queueing + one batch's compute + one write + one fdatasync: typically
+    /// well under a millisecond, unbounded if the disk stalls.
+    pub async fn execute(&self, command: Command) -> Result<Outcome> {
+        Ok(self.submit(command).await?.outcome)
+    }
+
+    /// As [`Engine::execute`], also telling which log record was written.
+    pub async fn submit(&self, command: Command) -> Result<Ack> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Execute {
+            command,
+            reply: Some(reply),
+        };
+        self.tx
+            .send_async(request)
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        answer.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// As [`Engine::execute`], blocking the calling thread. Never call it on
+    /// an async runtime's worker thread.
+    pub fn execute_blocking(&self, command: Command) -> Result<Outcome> {
+        Ok(self.submit_blocking(command)?.outcome)
+    }
+
+    pub fn submit_blocking(&self, command: Command) -> Result<Ack> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Execute {
+            command,
+            reply: Some(reply),
+        };
+        self.tx.send(request).map_err(|_| EngineError::Closed)?;
+        answer.blocking_recv().map_err(|_| EngineError::Closed)?
+    }
+
+    /// Takes a snapshot and waits until it is durable and the segments it
+    /// covers are deleted (`SAVE`). Writes go on meanwhile.
+    pub async fn snapshot(&self) -> Result<SnapshotInfo> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Snapshot { reply: Some(reply) };
+        self.tx
+            .send_async(request)
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        answer.await.map_err(|_| EngineError::Closed)?
+    }
+
+    pub fn snapshot_blocking(&self) -> Result<SnapshotInfo> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Request::Snapshot { reply: Some(reply) })
+            .map_err(|_| EngineError::Closed)?;
+        answer.blocking_recv().map_err(|_| EngineError::Closed)?
+    }
+
+    /// Starts a snapshot in the background and returns at once (`BGSAVE`).
+    pub fn start_snapshot(&self) -> Result<()> {
+        if self.shared.snapshot_running.load(Ordering::Relaxed) {
+            return Err(EngineError::SnapshotInProgress);
+        }
+        self.tx
+            .try_send(Request::Snapshot { reply: None })
+            .map_err(|_| EngineError::Closed)
+    }
+
+    /// Shuts down cleanly: waits for queued writes, fsyncs, closes the log so
+    /// the next open has nothing to repair. Blocks for one fsync.
+    pub fn close(self) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Request::Close { reply })
+            .map_err(|_| EngineError::Closed)?;
+        let result = answer.blocking_recv().map_err(|_| EngineError::Closed)?;
+        if let Some(handle) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = handle.join();
+        }
+        result
+    }
+
+    // ---- reads: a shard lock for a hash lookup; never wait on I/O ------
+
+    pub fn now_ms(&self) -> u64 {
+        self.shared.config.clock.now_ms()
+    }
+
+    /// The live entry for `key`. An expired key is invisible, and its removal
+    /// is handed to the writer (logged like any delete).
+    pub fn get_entry(&self, key: &[u8]) -> Option<Entry> {
+        match self.shared.table.lookup(key, self.now_ms()) {
+            Lookup::Live(entry) => Some(entry),
+            Lookup::Expired => {
+                self.remove_expired_later(key);
+                None
+            }
+            Lookup::Missing => None,
+        }
+    }
+
+    fn remove_expired_later(&self, key: &[u8]) {
+        // Best effort: if the queue is full the background sampler will
+        // remove the key instead; a reader never waits for the writer.
+        let _ = self.tx.try_send(Request::Execute {
+            command: Command::RemoveExpired {
+                keys: vec![Bytes::copy_from_slice(key)],
+            },
+            reply: None,
+        });
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<Bytes> {
+        self.get_entry(key).map(|e| e.value)
+    }
+
+    /// Values of `keys` as of one moment (`MGET`).
+    pub fn get_many(&self, keys: &[Bytes]) -> Vec<Option<Bytes>> {
+        self.shared.table.get_many(keys, self.now_ms())
+    }
+
+    /// How many of `keys` exist, counting repeats (`EXISTS`).
+    pub fn exists(&self, keys: &[Bytes]) -> usize {
+        keys.iter().filter(|k| self.get_entry(k).is_some()).count()
+    }
+
+    pub fn expiry(&self, key: &[u8]) -> KeyExpiry {
+        match self.get_entry(key) {
+            None => KeyExpiry::Missing,
+            Some(Entry {
+                expire_at_ms: None, ..
+            }) => KeyExpiry::Persistent,
+            Some(Entry {
+                expire_at_ms: Some(at),
+                ..
+            }) => KeyExpiry::At(at),
+        }
+    }
+
+    /// Keys held, including expired ones not yet removed (`DBSIZE`).
+    pub fn len(&self) -> usize {
+        self.shared.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shared.table.is_empty()
+    }
+
+    pub fn volatile_len(&self) -> usize {
+        self.shared.table.volatile_len()
+    }
+
+    /// One `SCAN` step; a cursor of 0 starts and ends an iteration.
+    pub fn scan(&self, cursor: u64, count: usize, pattern: Option<&[u8]>) -> (u64, Vec<Bytes>) {
+        self.shared.table.scan(cursor, count, pattern, self.now_ms())
+    }
+
+    pub fn keys(&self, pattern: &[u8]) -> Vec<Bytes> {
+        self.shared.table.keys(pattern, self.now_ms())
+    }
+
+    pub fn random_key(&self, seed: u64) -> Option<Bytes> {
+        self.shared.table.random_key(seed, self.now_ms())
+    }
+
+    /// The token to hand back in [`Command::Atomic`] for `WATCH`.
+    pub fn watch(&self, key: &[u8]) -> WatchToken {
+        let (version, live) = self.shared.table.version(key, self.now_ms());
+        WatchToken { version, live }
+    }
+
+    // ---- state for INFO ---------------------------------------------
+
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.shared.recovery
+    }
+
+    pub fn wal_stats(&self) -> WalStats {
+        self.shared.wal.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn last_snapshot(&self) -> Option<SnapshotInfo> {
+        self.shared
+            .last_snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn snapshot_running(&self) -> bool {
+        self.shared.snapshot_running.load(Ordering::Relaxed)
+    }
+
+    /// Commands the writer has completed.
+    pub fn commands_processed(&self) -> u64 {
+        self.shared.commands.load(Ordering::Relaxed)
+    }
+
+    /// Why writes are refused, if they are.
+    pub fn fenced(&self) -> Option<String> {
+        self.shared.fenced.get().cloned()
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+}
+
+impl Drop for Engine {
+    /// Dropping without [`Engine::close`] stops the writer the way a crash
+    /// would, minus the page cache: the commands already queued are still
+    /// processed, then the writer stops without a final fsync or sealing the
+    /// log. Tests use it to simulate a crash.
+    fn drop(&mut self) {
+        let (tx, _) = flume::bounded(1);
+        drop(std::mem::replace(&mut self.tx, tx));
+        if let Some(handle) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = handle.join();
+        }
+    }
+}

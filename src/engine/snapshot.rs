@@ -1,0 +1,443 @@
+//! Snapshots: the whole table as of a log offset, in one file, so that
+//! replay starts there and the segments below it can be deleted.
+//!
+//! A snapshot is *fuzzy*: it is taken shard by shard while writes go on, so it
+//! may hold some effects of records at or after its offset `S`. Replay starts
+//! at `S` and re-applies those records; because every record states an effect
+//! (a value, a deadline, a removal) applying it again changes nothing, and the
+//! result is exactly the state the log describes.
+//!
+//! File `snapshot-<S, 20 digits>` in the data directory, integers
+//! little-endian:
+//!
+//! 1. `0..8`   magic `WKVSNAPS`
+//! 2. `8..12`  format version (`u32`), currently [`SNAPSHOT_VERSION`]
+//! 3. `12..16` flags (`u32`), 0
+//! 4. `16..24` `S`: replay continues at this log offset (`u64`)
+//! 5. `24..32` creation time, ms since the Unix epoch (`u64`)
+//! 6. entries, each: `1` (`u8`), key length `u32`, key, value length `u32`,
+//!    value, has-deadline `u8`, deadline ms `u64`
+//! 7. end: `0xFF` (`u8`), entry count (`u64`), CRC32 of every byte before it
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::{info, warn};
+
+use super::error::{EngineError, Result};
+use super::mutation::Mutation;
+use super::table::{SHARDS, Table};
+use crate::log::{Offset, dir::sync_dir};
+
+pub const SNAPSHOT_MAGIC: [u8; 8] = *b"WKVSNAPS";
+pub const SNAPSHOT_VERSION: u32 = 1;
+const PREFIX: &str = "snapshot-";
+const ENTRY_TAG: u8 = 1;
+const END_TAG: u8 = 0xFF;
+const HEADER_BYTES: usize = 32;
+
+/// A snapshot that is durable on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    pub path: PathBuf,
+    /// Replay continues at this offset.
+    pub offset: Offset,
+    pub keys: u64,
+    pub bytes: u64,
+    pub duration: Duration,
+}
+
+pub fn path_for(dir: &Path, offset: Offset) -> PathBuf {
+    dir.join(format!("{PREFIX}{offset:020}"))
+}
+
+/// The snapshots in `dir`, oldest first. Names are parsed strictly; leftover
+/// temporary files of an interrupted snapshot are removed.
+pub fn list(dir: &Path) -> Result<Vec<(Offset, PathBuf)>> {
+    let mut found = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| EngineError::io("listing", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| EngineError::io("listing", dir, e))?;
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+            continue;
+        };
+        let path = entry.path();
+        if rest.len() == 20 + 4 && rest.ends_with(".tmp") {
+            warn!(file = %path.display(), "removing unfinished snapshot");
+            fs::remove_file(&path).map_err(|e| EngineError::io("removing", &path, e))?;
+        } else if rest.len() == 20 && rest.bytes().all(|b| b.is_ascii_digit()) {
+            match rest.parse() {
+                Ok(offset) => found.push((offset, path)),
+                Err(_) => warn!(file = %path.display(), "ignoring snapshot with an impossible offset"),
+            }
+        } else {
+            warn!(file = %path.display(), "ignoring unexpected file");
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Writes the table as a snapshot covering the log up to `offset`: to a
+/// temporary file, fsynced, renamed into place, directory fsynced. Each shard
+/// is copied under its read lock for a few microseconds; writes continue.
+pub fn write(dir: &Path, offset: Offset, table: &Table, now_ms: u64) -> Result<SnapshotInfo> {
+    let started = Instant::now();
+    let path = path_for(dir, offset);
+    let tmp = path.with_extension("tmp");
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| EngineError::io("creating", &tmp, e))?;
+    let mut out = Checksummed::new(BufWriter::with_capacity(1 << 20, file));
+    let io = |e| EngineError::io("writing", &tmp, e);
+    let mut header = [0u8; HEADER_BYTES];
+    header[0..8].copy_from_slice(&SNAPSHOT_MAGIC);
+    header[8..12].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    header[16..24].copy_from_slice(&offset.to_le_bytes());
+    header[24..32].copy_from_slice(&now_ms.to_le_bytes());
+    out.write_all(&header).map_err(io)?;
+    let mut keys = 0u64;
+    let mut last_report = Instant::now();
+    for shard in 0..SHARDS {
+        for (key, entry) in table.shard_entries(shard) {
+            if !entry.is_live(now_ms) {
+                continue;
+            }
+            write_entry(&mut out, &key, &entry.value, entry.expire_at_ms).map_err(io)?;
+            keys += 1;
+        }
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            info!(percent = shard * 100 / SHARDS, keys, "snapshot in progress");
+            last_report = Instant::now();
+        }
+    }
+    out.write_all(&[END_TAG]).map_err(io)?;
+    out.write_all(&keys.to_le_bytes()).map_err(io)?;
+    let crc = out.hasher.clone().finalize();
+    let mut file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
+    file.write_all(&crc.to_le_bytes()).map_err(io)?;
+    file.sync_all()
+        .map_err(|e| EngineError::io("fsyncing", &tmp, e))?;
+    let bytes = file.metadata().map_err(io)?.len();
+    drop(file);
+    fs::rename(&tmp, &path).map_err(|e| EngineError::io("renaming into place", &path, e))?;
+    sync_dir(dir)?;
+    let info = SnapshotInfo {
+        path,
+        offset,
+        keys,
+        bytes,
+        duration: started.elapsed(),
+    };
+    info!(file = %info.path.display(), offset, keys, bytes, elapsed_ms = info.duration.as_millis() as u64, "snapshot written");
+    Ok(info)
+}
+
+fn write_entry(out: &mut impl Write, key: &[u8], value: &[u8], at: Option<u64>) -> std::io::Result<()> {
+    out.write_all(&[ENTRY_TAG])?;
+    out.write_all(&(key.len() as u32).to_le_bytes())?;
+    out.write_all(key)?;
+    out.write_all(&(value.len() as u32).to_le_bytes())?;
+    out.write_all(value)?;
+    out.write_all(&[at.is_some() as u8])?;
+    out.write_all(&at.unwrap_or(0).to_le_bytes())
+}
+
+/// Removes every snapshot older than `offset` (the one just made durable
+/// supersedes them), then fsyncs the directory.
+pub fn remove_older(dir: &Path, offset: Offset) -> Result<usize> {
+    let mut removed = 0;
+    for (old, path) in list(dir)? {
+        if old < offset {
+            fs::remove_file(&path).map_err(|e| EngineError::io("removing", &path, e))?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// Why a snapshot file cannot be used, and where.
+#[derive(Debug)]
+pub struct Damage {
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// Loads the snapshot at `path` into `table` (which should be empty). The
+/// checksum covers the whole file and is only known at its end, so on
+/// `Err` the table holds a partial load and must be discarded.
+pub fn load(path: &Path, expected_offset: Offset, table: &Table) -> Result<std::result::Result<u64, Damage>> {
+    let file = File::open(path).map_err(|e| EngineError::io("opening", path, e))?;
+    let mut input = Checksummed::new(BufReader::with_capacity(1 << 20, file));
+    Ok(read_entries(&mut input, expected_offset, table))
+}
+
+fn read_entries(
+    input: &mut Checksummed<BufReader<File>>,
+    expected: Offset,
+    table: &Table,
+) -> std::result::Result<u64, Damage> {
+    let damage = |input: &Checksummed<_>, reason: String| Damage {
+        offset: input.position,
+        reason,
+    };
+    let mut header = [0u8; HEADER_BYTES];
+    input
+        .read_exact(&mut header)
+        .map_err(|e| damage(input, format!("reading header: {e}")))?;
+    if header[0..8] != SNAPSHOT_MAGIC {
+        return Err(Damage {
+            offset: 0,
+            reason: "bad magic".into(),
+        });
+    }
+    let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+    if version != SNAPSHOT_VERSION {
+        return Err(Damage {
+            offset: 8,
+            reason: format!("unsupported version {version}"),
+        });
+    }
+    let offset = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
+    if offset != expected {
+        return Err(Damage {
+            offset: 16,
+            reason: format!("header says offset {offset}, the name {expected}"),
+        });
+    }
+    let mut count = 0u64;
+    loop {
+        let at = input.position;
+        let tag = input
+            .u8()
+            .map_err(|e| damage(input, format!("reading entry: {e}")))?;
+        match tag {
+            ENTRY_TAG => {
+                let m = input.entry().map_err(|e| Damage {
+                    offset: at,
+                    reason: format!("reading entry: {e}"),
+                })?;
+                table.apply(&m, expected.saturating_sub(1));
+                count += 1;
+            }
+            END_TAG => break,
+            other => {
+                return Err(Damage {
+                    offset: at,
+                    reason: format!("unknown entry tag {other:#x}"),
+                });
+            }
+        }
+    }
+    let mut n = [0u8; 8];
+    input
+        .read_exact(&mut n)
+        .map_err(|e| damage(input, format!("reading trailer: {e}")))?;
+    let computed = input.hasher.clone().finalize();
+    let mut crc = [0u8; 4];
+    input
+        .inner
+        .read_exact(&mut crc)
+        .map_err(|e| damage(input, format!("reading checksum: {e}")))?;
+    if u32::from_le_bytes(crc) != computed {
+        return Err(damage(input, "checksum mismatch".into()));
+    }
+    if u64::from_le_bytes(n) != count {
+        return Err(damage(
+            input,
+            format!("trailer counts {} entries, found {count}", u64::from_le_bytes(n)),
+        ));
+    }
+    let mut extra = [0u8; 1];
+    if input
+        .inner
+        .read(&mut extra)
+        .map_err(|e| damage(input, e.to_string()))?
+        != 0
+    {
+        return Err(damage(input, "bytes after the checksum".into()));
+    }
+    Ok(count)
+}
+
+/// A reader or writer that checksums every byte through it.
+struct Checksummed<T> {
+    inner: T,
+    hasher: crc32fast::Hasher,
+    position: u64,
+}
+
+impl<T> Checksummed<T> {
+    fn new(inner: T) -> Self {
+        Checksummed {
+            inner,
+            hasher: crc32fast::Hasher::new(),
+            position: 0,
+        }
+    }
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Checksummed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> Checksummed<R> {
+    fn u8(&mut self) -> std::io::Result<u8> {
+        let mut b = [0u8; 1];
+        self.read_exact(&mut b)?;
+        Ok(b[0])
+    }
+
+    fn u32(&mut self) -> std::io::Result<u32> {
+        let mut b = [0u8; 4];
+        self.read_exact(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// Reads `len` bytes without trusting `len` for the allocation: the
+    /// buffer grows only as bytes actually arrive.
+    fn bytes(&mut self, len: u32) -> std::io::Result<Bytes> {
+        let mut buf = Vec::new();
+        let got = self.by_ref().take(len as u64).read_to_end(&mut buf)?;
+        if got != len as usize {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(Bytes::from(buf))
+    }
+
+    fn entry(&mut self) -> std::io::Result<Mutation> {
+        let key_len = self.u32()?;
+        let key = self.bytes(key_len)?;
+        let value_len = self.u32()?;
+        let value = self.bytes(value_len)?;
+        let has = self.u8()?;
+        let mut at = [0u8; 8];
+        self.read_exact(&mut at)?;
+        let expire_at_ms = match has {
+            0 => None,
+            1 => Some(u64::from_le_bytes(at)),
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "bad deadline flag",
+                ));
+            }
+        };
+        Ok(Mutation::Set {
+            key,
+            value,
+            expire_at_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_with(n: usize) -> Table {
+        let t = Table::default();
+        for i in 0..n {
+            let m = Mutation::Set {
+                key: Bytes::from(format!("key{i}")),
+                value: Bytes::from(vec![i as u8; i % 50]),
+                expire_at_ms: (i % 3 == 0).then_some(10_000 + i as u64),
+            };
+            t.apply(&m, i as u64);
+        }
+        t
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = table_with(1000);
+        let info = write(dir.path(), 77, &t, 5).unwrap();
+        assert_eq!(info.keys, 1000);
+        assert_eq!(list(dir.path()).unwrap(), vec![(77, info.path.clone())]);
+        let loaded = Table::default();
+        assert_eq!(load(&info.path, 77, &loaded).unwrap().unwrap(), 1000);
+        for i in 0..1000 {
+            let key = format!("key{i}");
+            let (a, b) = (
+                t.get(key.as_bytes(), 5).unwrap(),
+                loaded.get(key.as_bytes(), 5).unwrap(),
+            );
+            assert_eq!((a.value, a.expire_at_ms), (b.value, b.expire_at_ms));
+        }
+    }
+
+    #[test]
+    fn expired_keys_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = write(dir.path(), 0, &table_with(30), 20_000).unwrap();
+        assert_eq!(info.keys, 20, "the 10 keys with a deadline had expired");
+    }
+
+    #[test]
+    fn every_flipped_byte_and_every_cut_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = write(dir.path(), 3, &table_with(20), 5).unwrap();
+        let good = fs::read(&info.path).unwrap();
+        let bad_path = dir.path().join("bad");
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x40;
+            fs::write(&bad_path, &bad).unwrap();
+            assert!(
+                load(&bad_path, 3, &Table::default()).unwrap().is_err(),
+                "flip at byte {i} accepted"
+            );
+        }
+        for cut in 0..good.len() {
+            fs::write(&bad_path, &good[..cut]).unwrap();
+            assert!(
+                load(&bad_path, 3, &Table::default()).unwrap().is_err(),
+                "cut at {cut} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn remove_older_keeps_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = table_with(3);
+        for off in [5, 9, 12] {
+            write(dir.path(), off, &t, 0).unwrap();
+        }
+        fs::write(dir.path().join("snapshot-00000000000000000013.tmp"), b"partial").unwrap();
+        assert_eq!(remove_older(dir.path(), 12).unwrap(), 2);
+        assert_eq!(list(dir.path()).unwrap().len(), 1);
+        assert!(!dir.path().join("snapshot-00000000000000000013.tmp").exists());
+    }
+}

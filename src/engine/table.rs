@@ -1,0 +1,411 @@
+//! The in-memory table: keys to values with optional deadlines, split into
+//! shards each behind its own `RwLock`.
+//!
+//! Why sharded `RwLock<HashMap>`: readers on many connections must never wait
+//! for each other or for the single writer, and a lock is held only for one
+//! hash lookup and a reference-count bump (values are [`Bytes`]), never across
+//! I/O or `.await`. With 4096 shards two cores practically never touch the
+//! same lock at once. The shard is also the unit of `SCAN`'s cursor: the
+//! cursor is a shard number, so every key present for a whole iteration is
+//! returned exactly once, however the table grows or shrinks meanwhile.
+//! Measured figures are in `docs/benchmarks.md` ("table").
+//!
+//! The table holds only *visible* state: the writer applies a batch only after
+//! it is as durable as the fsync policy promises (see [`super`]).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::RwLock;
+
+use bytes::Bytes;
+
+use super::glob::glob_match;
+use super::mutation::Mutation;
+use crate::log::Offset;
+
+pub const SHARD_BITS: u32 = 12;
+pub const SHARDS: usize = 1 << SHARD_BITS;
+
+pub type Key = Box<[u8]>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub value: Bytes,
+    /// Absolute deadline in ms since the Unix epoch.
+    pub expire_at_ms: Option<u64>,
+    /// The offset of the log record that produced this value (for `WATCH`).
+    pub lsn: Offset,
+}
+
+impl Entry {
+    /// Redis's rule: a key is expired once the clock is past its deadline.
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        self.expire_at_ms.is_none_or(|at| now_ms <= at)
+    }
+}
+
+/// What a point lookup found.
+#[derive(Debug, PartialEq)]
+pub enum Lookup {
+    Live(Entry),
+    /// Present but past its deadline: invisible, and due for a logged delete.
+    Expired,
+    Missing,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Key, Entry>,
+    /// The offset of the latest removal of any key in this shard; the
+    /// "version" of every key the shard does not hold.
+    removal_lsn: Offset,
+}
+
+pub struct Table {
+    shards: Box<[RwLock<Shard>]>,
+    hasher: RandomState,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+}
+
+impl Table {
+    fn shard_of(&self, key: &[u8]) -> usize {
+        (self.hasher.hash_one(key) >> (64 - SHARD_BITS)) as usize
+    }
+
+    fn read(&self, shard: usize) -> std::sync::RwLockReadGuard<'_, Shard> {
+        // A poisoned lock means a panic while mutating a HashMap, which only
+        // an allocation failure can cause; the map itself is still sound.
+        self.shards[shard].read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self, shard: usize) -> std::sync::RwLockWriteGuard<'_, Shard> {
+        self.shards[shard].write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn lookup(&self, key: &[u8], now_ms: u64) -> Lookup {
+        match self.read(self.shard_of(key)).map.get(key) {
+            Some(e) if e.is_live(now_ms) => Lookup::Live(e.clone()),
+            Some(_) => Lookup::Expired,
+            None => Lookup::Missing,
+        }
+    }
+
+    /// The live entry for `key`, if any.
+    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<Entry> {
+        match self.lookup(key, now_ms) {
+            Lookup::Live(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// A value that changes whenever `key` is written, removed or expires (and
+    /// sometimes when a neighbour is removed: WATCH may abort needlessly, never
+    /// miss a change).
+    pub fn version(&self, key: &[u8], now_ms: u64) -> (Offset, bool) {
+        let shard = self.read(self.shard_of(key));
+        match shard.map.get(key) {
+            Some(e) => (e.lsn, e.is_live(now_ms)),
+            None => (shard.removal_lsn, false),
+        }
+    }
+
+    /// Applies one logged mutation. The same function serves the writer after
+    /// a commit and replay on open, so the two cannot disagree. A mutation
+    /// that touches several shards takes all their locks first (in shard
+    /// order, so two such calls cannot deadlock), so no reader sees half of a
+    /// batch.
+    pub fn apply(&self, mutation: &Mutation, lsn: Offset) {
+        if let Mutation::Set { key, .. } = mutation {
+            // The replay hot path: one shard, no bookkeeping.
+            let mut shard = self.write(self.shard_of(key));
+            Locked::apply_to(&mut shard, mutation, lsn);
+            return;
+        }
+        let mut indices = Vec::new();
+        self.shards_touched(mutation, &mut indices);
+        indices.sort_unstable();
+        indices.dedup();
+        let guards = indices.iter().map(|&i| self.write(i)).collect();
+        let mut locked = Locked {
+            table: self,
+            indices,
+            guards,
+        };
+        locked.apply(mutation, lsn);
+    }
+
+    fn shards_touched(&self, mutation: &Mutation, out: &mut Vec<usize>) {
+        match mutation {
+            Mutation::Set { key, .. } | Mutation::SetDeadline { key, .. } => out.push(self.shard_of(key)),
+            Mutation::Delete { keys } => out.extend(keys.iter().map(|k| self.shard_of(k))),
+            Mutation::Batch(items) => items.iter().for_each(|m| self.shards_touched(m, out)),
+            Mutation::FlushAll => out.extend(0..SHARDS),
+        }
+    }
+
+    /// The live values of `keys`, read under all their shards' locks at once
+    /// so that the answer is one consistent moment of the table (`MGET`).
+    pub fn get_many(&self, keys: &[Bytes], now_ms: u64) -> Vec<Option<Bytes>> {
+        let mut shards: Vec<usize> = keys.iter().map(|k| self.shard_of(k)).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let locked: Vec<_> = shards.iter().map(|&i| self.read(i)).collect();
+        keys.iter()
+            .map(|k| {
+                let i = shards
+                    .binary_search(&self.shard_of(k))
+                    .expect("shard locked above");
+                locked[i]
+                    .map
+                    .get(&k[..])
+                    .filter(|e| e.is_live(now_ms))
+                    .map(|e| e.value.clone())
+            })
+            .collect()
+    }
+
+    /// Keys held, including expired ones not yet removed (as Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        (0..SHARDS).map(|i| self.read(i).map.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keys held that have a deadline.
+    pub fn volatile_len(&self) -> usize {
+        (0..SHARDS)
+            .map(|i| {
+                self.read(i)
+                    .map
+                    .values()
+                    .filter(|e| e.expire_at_ms.is_some())
+                    .count()
+            })
+            .sum()
+    }
+
+    /// One step of `SCAN`: whole shards from `cursor` on until at least
+    /// `count` keys were visited or `count * 10` shards were looked at (as
+    /// Redis bounds empty buckets). Returns the next cursor (0 when done).
+    pub fn scan(&self, cursor: u64, count: usize, pattern: Option<&[u8]>, now_ms: u64) -> (u64, Vec<Bytes>) {
+        let mut keys = Vec::new();
+        let mut shard = cursor as usize;
+        let mut visited = 0usize;
+        let max_shards = count.max(1).saturating_mul(10);
+        let mut shards_seen = 0;
+        while shard < SHARDS && visited < count.max(1) && shards_seen < max_shards {
+            let guard = self.read(shard);
+            for (key, entry) in &guard.map {
+                visited += 1;
+                if entry.is_live(now_ms) && pattern.is_none_or(|p| glob_match(p, key)) {
+                    keys.push(Bytes::copy_from_slice(key));
+                }
+            }
+            shard += 1;
+            shards_seen += 1;
+        }
+        let next = if shard >= SHARDS { 0 } else { shard as u64 };
+        (next, keys)
+    }
+
+    /// Every live key matching `pattern` (`KEYS`).
+    pub fn keys(&self, pattern: &[u8], now_ms: u64) -> Vec<Bytes> {
+        let mut keys = Vec::new();
+        for i in 0..SHARDS {
+            let guard = self.read(i);
+            keys.extend(
+                guard
+                    .map
+                    .iter()
+                    .filter(|(k, e)| e.is_live(now_ms) && glob_match(pattern, k))
+                    .map(|(k, _)| Bytes::copy_from_slice(k)),
+            );
+        }
+        keys
+    }
+
+    /// A live key chosen at random, starting at shard `seed % SHARDS`.
+    pub fn random_key(&self, seed: u64, now_ms: u64) -> Option<Bytes> {
+        let start = (seed % SHARDS as u64) as usize;
+        (0..SHARDS).find_map(|i| {
+            let guard = self.read((start + i) % SHARDS);
+            let live: Vec<&Key> = guard
+                .map
+                .iter()
+                .filter(|(_, e)| e.is_live(now_ms))
+                .map(|(k, _)| k)
+                .collect();
+            (!live.is_empty()).then(|| Bytes::copy_from_slice(live[(seed as usize / SHARDS) % live.len()]))
+        })
+    }
+
+    /// The expired keys of shards `start..start + shards` (wrapping): the
+    /// active expiry sampler's input.
+    pub fn expired_in(&self, start: usize, shards: usize, now_ms: u64) -> Vec<Bytes> {
+        let mut keys = Vec::new();
+        for i in 0..shards.min(SHARDS) {
+            let guard = self.read((start + i) % SHARDS);
+            keys.extend(
+                guard
+                    .map
+                    .iter()
+                    .filter(|(_, e)| !e.is_live(now_ms))
+                    .map(|(k, _)| Bytes::copy_from_slice(k)),
+            );
+        }
+        keys
+    }
+
+    /// A copy of one shard's entries (cheap: values are shared), taken under a
+    /// short read lock; the snapshot writer's unit of work.
+    pub fn shard_entries(&self, shard: usize) -> Vec<(Bytes, Entry)> {
+        self.read(shard)
+            .map
+            .iter()
+            .map(|(k, e)| (Bytes::copy_from_slice(k), e.clone()))
+            .collect()
+    }
+}
+
+/// The write-locked shards of one mutation.
+struct Locked<'a> {
+    table: &'a Table,
+    /// Sorted shard numbers; `guards[i]` locks shard `indices[i]`.
+    indices: Vec<usize>,
+    guards: Vec<std::sync::RwLockWriteGuard<'a, Shard>>,
+}
+
+impl Locked<'_> {
+    fn shard(&mut self, key: &[u8]) -> &mut Shard {
+        let i = self
+            .indices
+            .binary_search(&self.table.shard_of(key))
+            .expect("every touched shard was locked");
+        &mut self.guards[i]
+    }
+
+    /// Applies a `Set` to its (locked) shard.
+    fn apply_to(shard: &mut Shard, mutation: &Mutation, lsn: Offset) {
+        if let Mutation::Set {
+            key,
+            value,
+            expire_at_ms,
+        } = mutation
+        {
+            let entry = Entry {
+                value: value.clone(),
+                expire_at_ms: *expire_at_ms,
+                lsn,
+            };
+            shard.map.insert(Key::from(&key[..]), entry);
+        }
+    }
+
+    fn apply(&mut self, mutation: &Mutation, lsn: Offset) {
+        match mutation {
+            Mutation::Set { key, .. } => Self::apply_to(self.shard(key), mutation, lsn),
+            Mutation::SetDeadline { key, expire_at_ms } => {
+                if let Some(entry) = self.shard(key).map.get_mut(&key[..]) {
+                    entry.expire_at_ms = *expire_at_ms;
+                    entry.lsn = lsn;
+                }
+            }
+            Mutation::Delete { keys } => {
+                for key in keys {
+                    let shard = self.shard(key);
+                    shard.map.remove(&key[..]);
+                    shard.removal_lsn = lsn;
+                }
+            }
+            Mutation::Batch(items) => items.iter().for_each(|m| self.apply(m, lsn)),
+            Mutation::FlushAll => {
+                for shard in self.guards.iter_mut() {
+                    shard.map = HashMap::new();
+                    shard.removal_lsn = lsn;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(key: &str, value: &str, at: Option<u64>) -> Mutation {
+        Mutation::Set {
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            value: Bytes::copy_from_slice(value.as_bytes()),
+            expire_at_ms: at,
+        }
+    }
+
+    #[test]
+    fn apply_is_idempotent() {
+        let t = Table::default();
+        let ms = [
+            set("a", "1", None),
+            set("b", "2", Some(100)),
+            Mutation::Delete {
+                keys: vec![Bytes::from_static(b"a")],
+            },
+        ];
+        for _ in 0..2 {
+            for (lsn, m) in ms.iter().enumerate() {
+                t.apply(m, lsn as u64);
+            }
+        }
+        assert_eq!(t.get(b"a", 0), None);
+        assert_eq!(t.get(b"b", 100).unwrap().value, "2");
+        assert_eq!(t.lookup(b"b", 101), Lookup::Expired);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn scan_returns_every_key_exactly_once() {
+        let t = Table::default();
+        for i in 0..5000 {
+            t.apply(&set(&format!("k{i}"), "v", None), i);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = t.scan(cursor, 10, None, 0);
+            for k in keys {
+                assert!(seen.insert(k), "key returned twice");
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        assert_eq!(seen.len(), 5000);
+    }
+
+    #[test]
+    fn version_changes_on_write_delete_and_expiry() {
+        let t = Table::default();
+        let v0 = t.version(b"k", 0);
+        t.apply(&set("k", "v", Some(50)), 7);
+        let v1 = t.version(b"k", 0);
+        assert_ne!(v0, v1);
+        assert_ne!(v1, t.version(b"k", 51), "expiry changes the version");
+        t.apply(
+            &Mutation::Delete {
+                keys: vec![Bytes::from_static(b"k")],
+            },
+            9,
+        );
+        assert_eq!(t.version(b"k", 0), (9, false));
+    }
+}

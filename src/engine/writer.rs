@@ -1,0 +1,428 @@
+//! The writer thread: the single owner of the log, and so of the order of all
+//! mutations.
+//!
+//! It takes every command waiting in its queue (up to a limit) as one batch,
+//! computes each against the latest state, appends the batch's records with
+//! one write, fsyncs once (under `always`), and only then applies the batch to
+//! the table and answers the callers. Commands that arrive while an fsync is
+//! in flight wait in the queue and form the next batch: that is group commit,
+//! and it is why throughput grows with the number of concurrent writers.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use tracing::{error, warn};
+
+use super::Shared;
+use super::command::{Command, Outcome};
+use super::config::FsyncPolicy;
+use super::effects::{Effects, Pending};
+use super::error::{EngineError, Result};
+use super::mutation::Mutation;
+use super::snapshot::{self, SnapshotInfo};
+use crate::log::{Log, Offset};
+
+/// How often the writer wakes when idle: the everysec fsync, active expiry
+/// and the automatic snapshot check run at this pace.
+const TICK: Duration = Duration::from_millis(100);
+/// Shards the active expiry sampler examines per tick.
+const EXPIRY_SHARDS_PER_TICK: usize = 64;
+
+/// What a caller gets back for a command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ack {
+    pub outcome: Outcome,
+    /// The record written for it, if it changed anything.
+    pub offset: Option<Offset>,
+}
+
+pub enum Request {
+    Execute {
+        command: Command,
+        /// `None` for fire-and-forget work (lazy expiry).
+        reply: Option<oneshot::Sender<Result<Ack>>>,
+    },
+    Snapshot {
+        reply: Option<oneshot::Sender<Result<SnapshotInfo>>>,
+    },
+    SnapshotDone(Result<SnapshotInfo>),
+    Close {
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+struct Waiting {
+    reply: Option<oneshot::Sender<Result<Ack>>>,
+    ack: Ack,
+}
+
+pub struct Writer {
+    log: Log,
+    shared: Arc<Shared>,
+    rx: flume::Receiver<Request>,
+    /// To hand the snapshot thread a way back; weak so that the channel
+    /// closes when every `Engine` handle is gone.
+    tx: flume::WeakSender<Request>,
+    pending: Pending,
+    /// The batch being assembled: callers, records to append, and the
+    /// mutations to apply once they are durable.
+    waiting: Vec<Waiting>,
+    payloads: Vec<Vec<u8>>,
+    mutations: Vec<(Offset, Mutation)>,
+    last_sync: Instant,
+    unsynced: bool,
+    last_tick: Instant,
+    expiry_cursor: usize,
+    snapshot_waiters: Vec<oneshot::Sender<Result<SnapshotInfo>>>,
+    snapshot_running: bool,
+    /// Size of the last snapshot, for the automatic trigger.
+    last_snapshot_bytes: u64,
+}
+
+impl Writer {
+    pub fn new(
+        log: Log,
+        shared: Arc<Shared>,
+        rx: flume::Receiver<Request>,
+        tx: flume::WeakSender<Request>,
+        last_snapshot_bytes: u64,
+    ) -> Writer {
+        Writer {
+            log,
+            shared,
+            rx,
+            tx,
+            pending: Pending::default(),
+            waiting: Vec::new(),
+            payloads: Vec::new(),
+            mutations: Vec::new(),
+            last_sync: Instant::now(),
+            unsynced: false,
+            last_tick: Instant::now(),
+            expiry_cursor: 0,
+            snapshot_waiters: Vec::new(),
+            snapshot_running: false,
+            last_snapshot_bytes,
+        }
+    }
+
+    pub fn run(mut self) {
+        self.publish_stats();
+        loop {
+            let first = match self.rx.recv_timeout(TICK) {
+                Ok(request) => request,
+                Err(flume::RecvTimeoutError::Timeout) => {
+                    self.tick();
+                    continue;
+                }
+                // Every handle dropped without `close`: stop as a crash
+                // would, minus the page cache (nothing more is synced).
+                Err(flume::RecvTimeoutError::Disconnected) => return,
+            };
+            let mut next = Some(first);
+            while let Some(request) = next {
+                if let Some(reply) = self.handle(request) {
+                    self.close(reply);
+                    return;
+                }
+                next = if self.waiting.len() < self.shared.config.max_batch_commands {
+                    self.rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            self.commit();
+            if self.last_tick.elapsed() >= TICK {
+                self.tick();
+            }
+        }
+    }
+
+    /// Takes one request into the batch; answers `Some` when it is `Close`.
+    fn handle(&mut self, request: Request) -> Option<oneshot::Sender<Result<()>>> {
+        match request {
+            Request::Execute { command, reply } => self.compute(command, reply),
+            Request::Snapshot { reply } => {
+                self.commit();
+                self.start_snapshot(reply);
+            }
+            Request::SnapshotDone(result) => {
+                self.commit();
+                self.finish_snapshot(result);
+            }
+            Request::Close { reply } => {
+                self.commit();
+                return Some(reply);
+            }
+        }
+        None
+    }
+
+    fn fenced_error(&self) -> Option<EngineError> {
+        self.shared
+            .fenced
+            .get()
+            .map(|cause| EngineError::Fenced { cause: cause.clone() })
+    }
+
+    fn compute(&mut self, command: Command, reply: Option<oneshot::Sender<Result<Ack>>>) {
+        if let Some(err) = self.fenced_error() {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(err));
+            }
+            return;
+        }
+        let lsn = self.log.next_offset() + self.payloads.len() as u64;
+        let mut effects = Effects {
+            table: &self.shared.table,
+            pending: &mut self.pending,
+            now_ms: self.shared.config.clock.now_ms(),
+            lsn,
+            max_value_bytes: self.shared.config.max_value_bytes,
+            out: Vec::new(),
+        };
+        let outcome = effects.execute(command);
+        let mut out = effects.out;
+        let offset = match out.len() {
+            0 => None,
+            n => {
+                let mutation = if n == 1 {
+                    out.pop().expect("one")
+                } else {
+                    Mutation::Batch(out)
+                };
+                self.payloads.push(mutation.encode());
+                self.mutations.push((lsn, mutation));
+                Some(lsn)
+            }
+        };
+        self.waiting.push(Waiting {
+            reply,
+            ack: Ack { outcome, offset },
+        });
+    }
+
+    /// Makes the batch durable per the policy, then visible, then answered.
+    fn commit(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        if !self.payloads.is_empty()
+            && let Err(err) = self.write_batch()
+        {
+            self.fence(err);
+            return;
+        }
+        for (lsn, mutation) in self.mutations.drain(..) {
+            self.shared.table.apply(&mutation, lsn);
+        }
+        self.pending.clear();
+        self.payloads.clear();
+        self.shared
+            .commands
+            .fetch_add(self.waiting.len() as u64, Ordering::Relaxed);
+        for waiting in self.waiting.drain(..) {
+            if let Some(reply) = waiting.reply {
+                let _ = reply.send(Ok(waiting.ack));
+            }
+        }
+        self.publish_stats();
+    }
+
+    fn write_batch(&mut self) -> Result<()> {
+        let range = self.log.append_batch(&self.payloads)?;
+        let first = self.mutations.first().map(|(lsn, _)| *lsn);
+        assert_eq!(
+            Some(range.start),
+            first,
+            "records got the offsets they were computed for"
+        );
+        match self.shared.config.fsync {
+            FsyncPolicy::Always => self.sync(),
+            FsyncPolicy::EverySec if self.last_sync.elapsed() >= Duration::from_secs(1) => self.sync(),
+            _ => {
+                self.unsynced = true;
+                Ok(())
+            }
+        }
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        let next = self.log.next_offset();
+        if let Some(instrument) = &self.shared.config.instrument {
+            instrument.before_sync(next);
+        }
+        self.log.sync()?;
+        self.last_sync = Instant::now();
+        self.unsynced = false;
+        if let Some(instrument) = &self.shared.config.instrument {
+            instrument.after_sync(next);
+        }
+        Ok(())
+    }
+
+    /// After a failed write or fsync nothing of the batch is applied or
+    /// acknowledged, and no later write is accepted: the caller cannot know
+    /// what reached the disk, and retrying an fsync can report success for
+    /// pages the kernel already dropped.
+    fn fence(&mut self, err: EngineError) {
+        error!(error = %err, "write or fsync failed: fencing all writes; the process must restart");
+        let _ = self.shared.fenced.set(err.to_string());
+        let fenced = self.fenced_error().expect("just set");
+        self.pending.clear();
+        self.payloads.clear();
+        self.mutations.clear();
+        for waiting in self.waiting.drain(..) {
+            if let Some(reply) = waiting.reply {
+                let _ = reply.send(Err(EngineError::Fenced {
+                    cause: fenced.to_string(),
+                }));
+            }
+        }
+    }
+
+    /// Periodic work: the everysec fsync, active expiry, automatic snapshots.
+    fn tick(&mut self) {
+        self.last_tick = Instant::now();
+        if self.shared.fenced.get().is_some() {
+            return;
+        }
+        if self.unsynced
+            && self.shared.config.fsync == FsyncPolicy::EverySec
+            && self.last_sync.elapsed() >= Duration::from_secs(1)
+            && let Err(err) = self.sync()
+        {
+            self.fence(err);
+            return;
+        }
+        if self.shared.config.active_expiry {
+            self.expire_some();
+        }
+        if self.snapshot_due() {
+            self.start_snapshot(None);
+        }
+    }
+
+    fn expire_some(&mut self) {
+        let now = self.shared.config.clock.now_ms();
+        let keys = self
+            .shared
+            .table
+            .expired_in(self.expiry_cursor, EXPIRY_SHARDS_PER_TICK, now);
+        self.expiry_cursor = (self.expiry_cursor + EXPIRY_SHARDS_PER_TICK) % super::table::SHARDS;
+        if !keys.is_empty() {
+            self.compute(Command::RemoveExpired { keys }, None);
+            self.commit();
+        }
+    }
+
+    fn snapshot_due(&self) -> bool {
+        let config = &self.shared.config;
+        let log_bytes = self.log.total_bytes();
+        !self.snapshot_running
+            && config.snapshot_min_log_bytes > 0
+            && log_bytes >= config.snapshot_min_log_bytes
+            && log_bytes.saturating_mul(100)
+                >= self
+                    .last_snapshot_bytes
+                    .saturating_mul(config.snapshot_log_percent)
+    }
+
+    /// Starts a snapshot in its own thread. Everything below its offset is
+    /// fsynced first, whatever the policy, so the snapshot never covers a
+    /// record that a crash could still take from the log.
+    fn start_snapshot(&mut self, reply: Option<oneshot::Sender<Result<SnapshotInfo>>>) {
+        if self.snapshot_running {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(EngineError::SnapshotInProgress));
+            }
+            return;
+        }
+        if let Some(err) = self.fenced_error() {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(err));
+            }
+            return;
+        }
+        if let Err(err) = self.sync() {
+            self.fence(err);
+            return;
+        }
+        let Some(tx) = self.tx.upgrade() else { return };
+        let offset = self.log.next_offset();
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("walkv-snapshot".into())
+            .spawn(move || {
+                shared.snapshot_running.store(true, Ordering::Relaxed);
+                let now = shared.config.clock.now_ms();
+                let result = snapshot::write(&shared.config.dir, offset, &shared.table, now);
+                shared.snapshot_running.store(false, Ordering::Relaxed);
+                let _ = tx.send(Request::SnapshotDone(result));
+            });
+        match spawned {
+            Ok(_) => {
+                self.snapshot_running = true;
+                self.snapshot_waiters.extend(reply);
+            }
+            Err(e) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(EngineError::io(
+                        "spawning snapshot thread for",
+                        &self.shared.config.dir,
+                        e,
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The snapshot is durable: delete the segments and the snapshots it
+    /// supersedes, in that order (see [`super::recover`] for why any crash
+    /// in between is harmless).
+    fn finish_snapshot(&mut self, result: Result<SnapshotInfo>) {
+        self.snapshot_running = false;
+        let result = result.and_then(|info| {
+            self.log.remove_below(info.offset)?;
+            snapshot::remove_older(&self.shared.config.dir, info.offset)?;
+            Ok(info)
+        });
+        match &result {
+            Ok(info) => {
+                self.last_snapshot_bytes = info.bytes;
+                *self
+                    .shared
+                    .last_snapshot
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(info.clone());
+            }
+            Err(err) => warn!(error = %err, "snapshot failed"),
+        }
+        self.publish_stats();
+        for waiter in self.snapshot_waiters.drain(..) {
+            let _ = waiter.send(match &result {
+                Ok(info) => Ok(info.clone()),
+                Err(err) => Err(EngineError::SnapshotFailed(err.to_string())),
+            });
+        }
+    }
+
+    fn publish_stats(&self) {
+        let mut wal = self.shared.wal.lock().unwrap_or_else(|e| e.into_inner());
+        wal.log = self.log.stats().clone();
+        wal.segments = self.log.segment_count();
+        wal.bytes = self.log.total_bytes();
+        wal.first_offset = self.log.lowest_offset();
+        wal.next_offset = self.log.next_offset();
+    }
+
+    fn close(self, reply: oneshot::Sender<Result<()>>) {
+        let result = match self.fenced_error() {
+            Some(err) => Err(err),
+            None => self.log.close().map_err(EngineError::from),
+        };
+        let _ = reply.send(result);
+    }
+}
