@@ -49,6 +49,20 @@ pub trait Instrument: Send + Sync {
     fn before_sync(&self, _next_offset: Offset) {}
     /// Every record before `next_offset` is durable.
     fn after_sync(&self, _next_offset: Offset) {}
+    /// The writer is about to take the step *after* `step` of finishing a
+    /// snapshot; a test can stop the writer here to simulate a crash.
+    fn snapshot_step(&self, _step: SnapshotStep) {}
+}
+
+/// The steps that follow a snapshot, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotStep {
+    /// The snapshot file is renamed into place and the directory fsynced.
+    Durable,
+    /// The segments wholly below its offset are deleted.
+    SegmentsRemoved,
+    /// Older snapshots are deleted.
+    OlderSnapshotsRemoved,
 }
 
 #[derive(Clone)]

@@ -68,7 +68,7 @@ pub(crate) use api::Shared;
 pub use api::{Engine, KeyExpiry, WalStats};
 pub use clock::Clock;
 pub use command::{Command, CommandError, Condition, ExpireCondition, Outcome, Ttl, WatchToken};
-pub use config::{EngineConfig, FsyncPolicy, Instrument};
+pub use config::{EngineConfig, FsyncPolicy, Instrument, SnapshotStep};
 pub use error::{EngineError, Result};
 pub use recover::{LoadProgress, RecoveryReport};
 pub use snapshot::SnapshotInfo;

@@ -17,7 +17,7 @@ use tracing::{error, warn};
 
 use super::Shared;
 use super::command::{Command, Outcome};
-use super::config::FsyncPolicy;
+use super::config::{FsyncPolicy, SnapshotStep};
 use super::effects::{Effects, Pending};
 use super::error::{EngineError, Result};
 use super::mutation::Mutation;
@@ -136,6 +136,8 @@ impl Writer {
             self.commit();
             if self.last_tick.elapsed() >= TICK {
                 self.tick();
+            } else if self.snapshot_due() {
+                self.start_snapshot(None);
             }
         }
     }
@@ -356,15 +358,14 @@ impl Writer {
         let spawned = std::thread::Builder::new()
             .name("walkv-snapshot".into())
             .spawn(move || {
-                shared.snapshot_running.store(true, Ordering::Relaxed);
                 let now = shared.config.clock.now_ms();
                 let result = snapshot::write(&shared.config.dir, offset, &shared.table, now);
-                shared.snapshot_running.store(false, Ordering::Relaxed);
                 let _ = tx.send(Request::SnapshotDone(result));
             });
         match spawned {
             Ok(_) => {
                 self.snapshot_running = true;
+                self.shared.snapshot_running.store(true, Ordering::Relaxed);
                 self.snapshot_waiters.extend(reply);
             }
             Err(e) => {
@@ -383,12 +384,21 @@ impl Writer {
     /// supersedes, in that order (see [`super::recover`] for why any crash
     /// in between is harmless).
     fn finish_snapshot(&mut self, result: Result<SnapshotInfo>) {
-        self.snapshot_running = false;
+        let step = |step| {
+            if let Some(instrument) = &self.shared.config.instrument {
+                instrument.snapshot_step(step);
+            }
+        };
         let result = result.and_then(|info| {
+            step(SnapshotStep::Durable);
             self.log.remove_below(info.offset)?;
+            step(SnapshotStep::SegmentsRemoved);
             snapshot::remove_older(&self.shared.config.dir, info.offset)?;
+            step(SnapshotStep::OlderSnapshotsRemoved);
             Ok(info)
         });
+        self.snapshot_running = false;
+        self.shared.snapshot_running.store(false, Ordering::Relaxed);
         match &result {
             Ok(info) => {
                 self.last_snapshot_bytes = info.bytes;
