@@ -254,4 +254,46 @@ mod tests {
         let again = Index::open_checked(&path, 0, &[32, 50]).unwrap().unwrap();
         assert_eq!(again.position(1), Some(50));
     }
+
+    #[test]
+    fn unsealed_index_reopens_with_its_preallocated_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000003.index");
+        let mut index = Index::rebuild(&path, 3, &[], 4).unwrap();
+        index.push(32);
+        index.push(47);
+        // Dropped without seal: what a crash leaves (the page cache kept the
+        // mapped writes, the file keeps its full preallocated size).
+        drop(index);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), file_len_for(4));
+        let mut again = Index::open_checked(&path, 3, &[32, 47]).unwrap().unwrap();
+        assert_eq!((again.entries(), again.room()), (2, 2));
+        assert_eq!(again.position(1), Some(47));
+        again.push(60);
+        assert_eq!(again.position(2), Some(60));
+    }
+
+    #[test]
+    fn missing_short_or_foreign_index_asks_for_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000.index");
+        let reason = Index::open_checked(&path, 0, &[32]).unwrap().unwrap_err();
+        assert!(reason.contains("missing"), "{reason}");
+
+        drop(Index::rebuild(&path, 0, &[32, 50], 2).unwrap());
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(file_len_for(2) - 3).unwrap();
+        let reason = Index::open_checked(&path, 0, &[32, 50]).unwrap().unwrap_err();
+        assert!(reason.contains("inside an entry"), "{reason}");
+        file.set_len(file_len_for(1)).unwrap();
+        let reason = Index::open_checked(&path, 0, &[32, 50]).unwrap().unwrap_err();
+        assert!(reason.contains("holds 1 entries"), "{reason}");
+        file.set_len(10).unwrap();
+        let reason = Index::open_checked(&path, 0, &[32, 50]).unwrap().unwrap_err();
+        assert!(reason.contains("shorter than its header"), "{reason}");
+
+        // An index written for another segment is not this one's.
+        drop(Index::rebuild(&path, 9, &[32], 1).unwrap());
+        assert!(Index::open_checked(&path, 0, &[32]).unwrap().is_err());
+    }
 }

@@ -193,3 +193,139 @@ fn decide(store: &mut Store, scan: &Scan, is_last: bool) -> Result<u64> {
         Ending::Corrupt { pos, reason } => Err(LogError::corruption(store.path(), *pos, reason.clone())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four records fill a segment's index; about five fill its store.
+    fn tiny() -> LogConfig {
+        LogConfig {
+            max_segment_bytes: 200,
+            max_index_bytes: 32 + 8 * 4,
+            max_record_bytes: 1024,
+        }
+    }
+
+    fn payload(offset: Offset) -> Vec<u8> {
+        format!("segment payload {offset}").into_bytes()
+    }
+
+    /// A segment at `base` holding `count` records, left unsealed.
+    fn filled(dir: &Path, base: Offset, count: u64) -> Segment {
+        let config = tiny();
+        let mut segment = Segment::create(dir, base, &config).unwrap();
+        let payloads: Vec<_> = (base..base + count).map(payload).collect();
+        let mut scratch = Vec::new();
+        assert_eq!(
+            segment.append(&payloads, &mut scratch, &config).unwrap(),
+            count as usize
+        );
+        segment
+    }
+
+    fn assert_holds(segment: &Segment, base: Offset, count: u64) {
+        assert_eq!(segment.base(), base);
+        assert_eq!(segment.next_offset(), base + count);
+        for offset in base..base + count {
+            assert_eq!(segment.read(offset, 1024).unwrap(), payload(offset));
+        }
+    }
+
+    #[test]
+    fn append_stops_when_the_index_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = tiny();
+        let mut segment = Segment::create(dir.path(), 0, &config).unwrap();
+        let payloads: Vec<_> = (0..6).map(payload).collect();
+        let mut scratch = Vec::new();
+        assert_eq!(segment.append(&payloads, &mut scratch, &config).unwrap(), 4);
+        assert!(segment.is_full(&config));
+        assert_eq!(segment.append(&payloads[4..], &mut scratch, &config).unwrap(), 0);
+        assert_holds(&segment, 0, 4);
+    }
+
+    #[test]
+    fn sealed_segment_reopens_as_it_was_without_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = filled(dir.path(), 10, 3);
+        segment.seal().unwrap();
+        let size = segment.store().size();
+        drop(segment);
+
+        for is_last in [false, true] {
+            let (again, found) = Segment::recover(dir.path(), 10, &tiny(), is_last).unwrap();
+            assert_eq!(
+                found,
+                SegmentRecovery {
+                    records: 3,
+                    bytes: size,
+                    torn_bytes: 0,
+                    index_rebuilt: false
+                }
+            );
+            assert_holds(&again, 10, 3);
+            // Only the last segment gets its index room back.
+            assert_eq!(again.is_full(&tiny()), !is_last);
+        }
+    }
+
+    #[test]
+    fn unsealed_last_segment_reopens_and_takes_more_records() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(filled(dir.path(), 0, 2));
+        let config = tiny();
+        let (mut again, found) = Segment::recover(dir.path(), 0, &config, true).unwrap();
+        assert_eq!(
+            (found.records, found.torn_bytes, found.index_rebuilt),
+            (2, 0, false)
+        );
+        let mut scratch = Vec::new();
+        let more: Vec<_> = (2..4).map(payload).collect();
+        assert_eq!(again.append(&more, &mut scratch, &config).unwrap(), 2);
+        drop(again);
+
+        let (again, found) = Segment::recover(dir.path(), 0, &config, true).unwrap();
+        assert_eq!(found.records, 4);
+        assert_holds(&again, 0, 4);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_only_in_the_last_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = filled(dir.path(), 0, 3);
+        let full = segment.store().size();
+        let third = segment.position(2);
+        drop(segment);
+        let cut_at = third + 5;
+        let store = store_path(dir.path(), 0);
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&store)
+            .unwrap()
+            .set_len(cut_at)
+            .unwrap();
+        assert!(cut_at < full);
+
+        let err = Segment::recover(dir.path(), 0, &tiny(), false).err().unwrap();
+        assert!(
+            matches!(&err, LogError::Corruption { file, offset, .. } if file == &store && *offset == third),
+            "{err}"
+        );
+
+        let (again, found) = Segment::recover(dir.path(), 0, &tiny(), true).unwrap();
+        assert_eq!(found.torn_bytes, cut_at - third);
+        assert!(found.index_rebuilt, "the index still named the cut record");
+        assert_eq!(fs::metadata(&store).unwrap().len(), third);
+        assert_holds(&again, 0, 2);
+    }
+
+    #[test]
+    fn remove_deletes_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = filled(dir.path(), 4, 1);
+        segment.remove(dir.path()).unwrap();
+        assert!(!store_path(dir.path(), 4).exists());
+        assert!(!index_path(dir.path(), 4).exists());
+    }
+}

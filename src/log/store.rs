@@ -142,3 +142,91 @@ impl Store {
             .map_err(|e| LogError::io("duplicating handle of", &self.path, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(offsets: std::ops::Range<Offset>) -> Vec<u8> {
+        let mut v = Vec::new();
+        for o in offsets {
+            record::encode_into(&mut v, o, format!("payload {o}").as_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn reopen_keeps_size_and_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000007.store");
+        let mut store = Store::create(&path, 7).unwrap();
+        assert_eq!(store.size(), FILE_HEADER_BYTES as u64);
+        let first = store.append_framed(&framed(7..9)).unwrap();
+        let third = store.append_framed(&framed(9..10)).unwrap();
+        assert_eq!(first, FILE_HEADER_BYTES as u64);
+        store.sync().unwrap();
+        let size = store.size();
+        drop(store);
+
+        let again = Store::open(&path, 7).unwrap();
+        assert_eq!(again.size(), size);
+        assert_eq!(again.base(), 7);
+        assert_eq!(again.read_at(first, 7, 1024).unwrap(), b"payload 7");
+        let second = first + record::framed_len(b"payload 7".len()) as u64;
+        assert_eq!(again.read_at(second, 8, 1024).unwrap(), b"payload 8");
+        assert_eq!(again.read_at(third, 9, 1024).unwrap(), b"payload 9");
+    }
+
+    #[test]
+    fn truncate_survives_reopen_and_reads_past_it_are_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000.store");
+        let mut store = Store::create(&path, 0).unwrap();
+        let first = store.append_framed(&framed(0..1)).unwrap();
+        let second = store.append_framed(&framed(1..2)).unwrap();
+        store.truncate(second).unwrap();
+        drop(store);
+
+        let again = Store::open(&path, 0).unwrap();
+        assert_eq!(again.size(), second);
+        assert_eq!(again.read_at(first, 0, 1024).unwrap(), b"payload 0");
+        let err = again.read_at(second, 1, 1024).unwrap_err();
+        assert!(
+            matches!(err, LogError::Corruption { offset, .. } if offset == second),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reading_with_the_wrong_offset_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000.store");
+        let mut store = Store::create(&path, 0).unwrap();
+        let pos = store.append_framed(&framed(0..1)).unwrap();
+        let err = store.read_at(pos, 1, 1024).unwrap_err();
+        assert!(matches!(err, LogError::Corruption { .. }), "{err}");
+    }
+
+    #[test]
+    fn open_refuses_a_header_for_another_base_or_a_short_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000005.store");
+        drop(Store::create(&path, 5).unwrap());
+        let err = Store::open(&path, 6).err().expect("base 6 must be refused");
+        assert!(
+            matches!(&err, LogError::Corruption { file, offset: 0, .. } if file == &path),
+            "{err}"
+        );
+
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(FILE_HEADER_BYTES as u64 - 1)
+            .unwrap();
+        let err = Store::open(&path, 5)
+            .err()
+            .expect("a short header must be refused");
+        assert!(matches!(err, LogError::Corruption { offset: 0, .. }), "{err}");
+    }
+}

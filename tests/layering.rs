@@ -1,0 +1,62 @@
+//! The crate's layering rule, checked on the source: the log (`src/log/`) is
+//! plain blocking I/O and never names tokio. Comments may mention it (the
+//! rule itself is written in one); code may not.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The 1-based numbers of the lines whose code (what precedes a `//`
+/// comment) names tokio.
+fn lines_naming_tokio(source: &str) -> Vec<usize> {
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let code = line.split("//").next().unwrap_or_default();
+            code.to_ascii_lowercase().contains("tokio")
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+#[test]
+fn the_log_never_names_tokio() {
+    let log_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/log");
+    let files = rust_files(&log_dir);
+    assert!(
+        files.iter().any(|f| f.ends_with("mod.rs")),
+        "no sources found under {}",
+        log_dir.display()
+    );
+    let offenders: Vec<String> = files
+        .iter()
+        .flat_map(|file| {
+            let source = fs::read_to_string(file).unwrap();
+            lines_naming_tokio(&source)
+                .into_iter()
+                .map(move |line| format!("{}:{line}", file.display()))
+        })
+        .collect();
+    assert!(offenders.is_empty(), "src/log/ must not use tokio: {offenders:?}");
+}
+
+#[test]
+fn the_check_sees_code_and_skips_comments() {
+    let source = "//! never uses tokio\nuse std::fs;\nuse tokio::fs as afs; // async\n\
+                  let x = 1; // tokio is elsewhere\n#[tokio::test]\n";
+    assert_eq!(lines_naming_tokio(source), [3, 5]);
+}
