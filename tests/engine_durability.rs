@@ -1,0 +1,282 @@
+//! The engine's durability promises under `fsync = always`: acknowledgement
+//! only after the covering fsync (with group commit), no reader seeing an
+//! unsynced value, expiry that replay cannot undo, and fencing on disk full.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use common::{b, config, set};
+use walkv::engine::{Command, Engine, EngineError, Instrument, KeyExpiry, Outcome, Ttl};
+use walkv::log::Offset;
+
+/// Counts fsyncs and remembers the highest durable offset.
+#[derive(Default)]
+struct SyncCounter {
+    syncs: AtomicUsize,
+    durable: AtomicU64,
+}
+
+impl Instrument for SyncCounter {
+    fn after_sync(&self, next_offset: Offset) {
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        self.durable.fetch_max(next_offset, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn concurrent_writers_share_fsyncs_and_each_ack_follows_its_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let counter = Arc::new(SyncCounter::default());
+    let mut cfg = config(dir.path(), &now);
+    cfg.log = Default::default();
+    cfg.instrument = Some(counter.clone());
+    let engine = Arc::new(Engine::open(cfg).unwrap());
+    const WRITERS: usize = 16;
+    const EACH: usize = 50;
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (engine, counter) = (engine.clone(), counter.clone());
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let ack = engine.submit_blocking(set(&format!("w{w}-{i}"), "v")).unwrap();
+                    let offset = ack.offset.expect("a set writes a record");
+                    let durable = counter.durable.load(Ordering::SeqCst);
+                    assert!(
+                        offset < durable,
+                        "record {offset} acknowledged before an fsync covered it ({durable})"
+                    );
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let writes = WRITERS * EACH;
+    let syncs = counter.syncs.load(Ordering::SeqCst);
+    assert_eq!(
+        engine.wal_stats().log.syncs as usize,
+        syncs,
+        "every fsync went through the hook"
+    );
+    assert!(
+        syncs * 3 <= writes,
+        "group commit: {syncs} fsyncs for {writes} writes from {WRITERS} writers"
+    );
+}
+
+/// Holds the writer between its write and its fsync until released, once,
+/// for the first batch that reaches `from_next_offset`.
+struct Gate {
+    reached: Mutex<Option<mpsc::Sender<()>>>,
+    release: Mutex<Option<mpsc::Receiver<()>>>,
+    from_next_offset: AtomicU64,
+}
+
+impl Instrument for Gate {
+    fn before_sync(&self, next_offset: Offset) {
+        let from = self.from_next_offset.load(Ordering::SeqCst);
+        if next_offset >= from
+            && self
+                .from_next_offset
+                .compare_exchange(from, u64::MAX, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            self.reached.lock().unwrap().take().unwrap().send(()).unwrap();
+            self.release.lock().unwrap().take().unwrap().recv().unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_value_is_invisible_until_its_fsync_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let (reached_tx, reached_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let gate = Arc::new(Gate {
+        reached: Mutex::new(Some(reached_tx)),
+        release: Mutex::new(Some(release_rx)),
+        from_next_offset: AtomicU64::new(u64::MAX),
+    });
+    let mut cfg = config(dir.path(), &now);
+    cfg.instrument = Some(gate.clone());
+    let engine = Arc::new(Engine::open(cfg).unwrap());
+    let old = engine.submit_blocking(set("k", "old")).unwrap().offset.unwrap();
+    // Trip on the batch holding the next record, "new", and no other.
+    gate.from_next_offset.store(old + 2, Ordering::SeqCst);
+    let writer = {
+        let engine = engine.clone();
+        std::thread::spawn(move || engine.execute_blocking(set("k", "new")).unwrap())
+    };
+    reached_rx.recv().unwrap(); // "new" is written to the log, not yet fsynced
+    let seen = (engine.get(b"k"), engine.get_many(&[b("k")]));
+    // Release before asserting: a failing assert must not leave the writer
+    // parked in the gate while the engine's drop waits for it.
+    release_tx.send(()).unwrap();
+    assert_eq!(seen.0, Some(b("old")), "a reader saw a value before its fsync");
+    assert_eq!(seen.1, vec![Some(b("old"))]);
+    assert_eq!(writer.join().unwrap(), Outcome::Ok);
+    assert_eq!(engine.get(b"k"), Some(b("new")), "visible once acknowledged");
+}
+
+#[test]
+fn expiry_survives_restarts_and_expired_keys_stay_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000_000));
+    let ttl = |key: &str, ms| Command::Set {
+        key: b(key),
+        value: b("v"),
+        condition: Default::default(),
+        ttl: Ttl::In(ms),
+        get: false,
+    };
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    engine.execute_blocking(ttl("short", 100)).unwrap();
+    engine.execute_blocking(ttl("long", 60_000)).unwrap();
+    now.store(1_000_500, Ordering::SeqCst);
+    assert_eq!(engine.get(b"short"), None, "past its deadline");
+    // The read handed a logged delete to the writer; a write after it in the
+    // same queue is acknowledged only once that delete is durable.
+    engine.execute_blocking(set("barrier", "x")).unwrap();
+    drop(engine);
+
+    // Even with the clock set back, the deleted key is not resurrected:
+    // its removal was logged, not merely hidden.
+    now.store(1_000_000, Ordering::SeqCst);
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    assert_eq!(engine.get(b"short"), None);
+    assert_eq!(
+        engine.expiry(b"long"),
+        KeyExpiry::At(1_060_000),
+        "absolute deadline kept"
+    );
+    engine.close().unwrap();
+
+    now.store(1_060_001, Ordering::SeqCst);
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    assert_eq!(
+        engine.get(b"long"),
+        None,
+        "an expired key is not resurrected by replay"
+    );
+}
+
+#[test]
+fn active_expiry_removes_keys_nobody_reads_with_logged_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let mut cfg = config(dir.path(), &now);
+    cfg.active_expiry = true;
+    let engine = Engine::open(cfg.clone()).unwrap();
+    for i in 0..200 {
+        let cmd = Command::Set {
+            key: b(&format!("k{i}")),
+            value: b("v"),
+            condition: Default::default(),
+            ttl: Ttl::In(10),
+            get: false,
+        };
+        engine.execute_blocking(cmd).unwrap();
+    }
+    engine.execute_blocking(set("keep", "v")).unwrap();
+    now.store(2_000, Ordering::SeqCst);
+    // Waits for the sampler's sweep (a bounded wait for a condition, not a
+    // timing assertion).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while engine.len() > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "active expiry left {} keys",
+            engine.len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    engine.close().unwrap();
+    now.store(1_000, Ordering::SeqCst);
+    let engine = Engine::open(cfg).unwrap();
+    assert_eq!(engine.len(), 1, "the deletes were logged, so replay agrees");
+}
+
+#[test]
+fn a_full_disk_fences_writes_and_loses_nothing_acknowledged() {
+    if !is_root() {
+        eprintln!("SKIPPED: needs root to mount a small tmpfs (CI runs as root)");
+        return;
+    }
+    let mount = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount tmpfs");
+    let _unmount = Unmount(mount.path().to_path_buf());
+    let data = mount.path().join("data");
+    let now = Arc::new(AtomicU64::new(1_000));
+    let mut cfg = config(&data, &now);
+    cfg.log.max_segment_bytes = 16 << 10;
+    cfg.log.max_index_bytes = 32 + 8 * 1024;
+    let engine = Engine::open(cfg.clone()).unwrap();
+    let mut acked = Vec::new();
+    let failure = loop {
+        let key = format!("k{}", acked.len());
+        match engine.execute_blocking(set(&key, &"x".repeat(900))) {
+            Ok(_) => acked.push(key),
+            Err(err) => break err,
+        }
+        assert!(acked.len() < 10_000, "the disk never filled");
+    };
+    assert!(matches!(failure, EngineError::Fenced { .. }), "{failure}");
+    assert!(failure.to_string().contains("restart"), "{failure}");
+    assert!(!acked.is_empty());
+    let again = engine.execute_blocking(set("later", "v")).unwrap_err();
+    assert!(
+        matches!(again, EngineError::Fenced { .. }),
+        "later writes are refused"
+    );
+    for key in &acked {
+        assert!(engine.get(key.as_bytes()).is_some(), "reads go on: {key}");
+    }
+    drop(engine);
+
+    // Restart on a disk with room again: every acknowledged write is there.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&data, copy.path());
+    let engine = Engine::open(config(copy.path(), &now)).unwrap();
+    for key in &acked {
+        assert!(engine.get(key.as_bytes()).is_some(), "lost acknowledged {key}");
+    }
+    assert_eq!(engine.get(b"later"), None);
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != "LOCK" {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
