@@ -392,12 +392,15 @@ fn stray_files_are_ignored_and_temporary_files_removed() {
         d.join("notes.txt"),
         d.join("42.store"),
         d.join("00000000000000000004.store.bak"),
+        // A .tmp of a name the log would never create is not the log's own.
+        d.join("00000000000000000012.tmp"),
+        d.join("keep.tmp"),
     ];
     for stray in &strays {
         fs::copy(store_path(d, 4), stray).unwrap();
     }
     let temps = [
-        d.join("00000000000000000012.tmp"),
+        d.join("00000000000000000012.store.tmp"),
         d.join("00000000000000000012.index.tmp"),
     ];
     for temp in &temps {
@@ -486,4 +489,27 @@ fn an_index_orphaned_by_an_interrupted_removal_is_removed() {
     assert!(!index_path(d, 0).exists(), "the orphan index is gone");
     assert_eq!(log.lowest_offset(), 4);
     assert_holds(&log, &payloads, "after an interrupted removal");
+}
+
+#[test]
+fn an_intact_record_over_a_lowered_limit_refuses_to_open_instead_of_being_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = vec![7u8; 600];
+    {
+        let mut log = Log::open(dir.path(), tiny()).unwrap();
+        log.append(b"small").unwrap();
+        log.append(&big).unwrap();
+        log.close().unwrap();
+    }
+    let lowered = LogConfig {
+        max_record_bytes: 100,
+        ..tiny()
+    };
+    let err = Log::open(dir.path(), lowered).err().expect("must not open");
+    match err {
+        LogError::Corruption { reason, .. } => assert!(reason.contains("max_record_bytes"), "{reason}"),
+        other => panic!("expected Corruption, got {other}"),
+    }
+    let log = Log::open(dir.path(), tiny()).unwrap();
+    assert_eq!(log.read(1).unwrap(), big, "nothing was cut");
 }

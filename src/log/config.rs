@@ -12,8 +12,9 @@ pub struct LogConfig {
     /// least one record), so a store is at most this plus one record.
     /// Larger: fewer files; smaller: finer-grained deletion after snapshots.
     pub max_segment_bytes: u64,
-    /// Size of the active segment's index file, header included; it is
-    /// preallocated (sparse) to this size and caps the records per segment.
+    /// Size of the active segment's index file, header included (rounded
+    /// down to whole entries); it is preallocated (sparse) to this size and
+    /// caps the records per segment.
     pub max_index_bytes: u64,
     /// Largest payload accepted. Recovery treats a larger announced length as
     /// damage, so this also bounds what a damaged header can make us allocate.

@@ -43,8 +43,12 @@ pub fn classify(name: &str) -> Entry {
     if name == LOCK_FILE {
         return Entry::Lock;
     }
-    if name.ends_with(&format!(".{TEMP_EXT}")) {
-        return Entry::Temp;
+    if let Some(target) = name.strip_suffix(&format!(".{TEMP_EXT}")) {
+        // Only a temp file of a name the log would create is the log's own.
+        return match classify(target) {
+            Entry::Store(_) | Entry::Index(_) => Entry::Temp,
+            _ => Entry::Stray,
+        };
     }
     let Some((stem, ext)) = name.split_once('.') else {
         return Entry::Stray;
@@ -142,17 +146,22 @@ pub fn create_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `path` atomically: the contents go to `path.tmp`, which is extended
+/// Writes `path` atomically: the contents go to `<path>.tmp`, created with
+/// mode 0600, which is extended
 /// to `len` bytes (zeros past the contents), fsynced and renamed over `path`;
 /// then the directory is fsynced. A crash leaves either no file, or the whole
 /// file; a leftover `.tmp` is removed at the next open.
 pub fn create_atomic(path: &Path, contents: &[u8], len: u64) -> Result<()> {
-    let tmp = path.with_extension(TEMP_EXT);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{TEMP_EXT}"));
+    let tmp = PathBuf::from(tmp);
     let write = || -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(0o600)
             .open(&tmp)?;
         f.write_all(contents)?;
         if len > contents.len() as u64 {
@@ -187,6 +196,9 @@ mod tests {
         assert_eq!(classify("00000000000000000042.index"), Entry::Index(42));
         assert_eq!(classify("LOCK"), Entry::Lock);
         assert_eq!(classify("00000000000000000042.store.tmp"), Entry::Temp);
+        assert_eq!(classify("00000000000000000042.index.tmp"), Entry::Temp);
+        assert_eq!(classify("keep.tmp"), Entry::Stray, "not ours: left alone");
+        assert_eq!(classify("42.store.tmp"), Entry::Stray);
         for stray in [
             "42.store",
             "0000000000000000042.store",

@@ -28,7 +28,7 @@ pub enum LogError {
     /// The bytes on disk are not what the log wrote, in a place a crash cannot
     /// explain. `offset` is the byte position within `file`.
     #[error(
-        "corruption in {} at byte {offset}: {reason} (run `walkvctl check` on the data directory)",
+        "corruption in {} at byte {offset}: {reason} (nothing was changed; see docs/format.md, recovery)",
         file.display()
     )]
     Corruption {

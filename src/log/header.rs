@@ -53,6 +53,9 @@ pub fn check(bytes: &[u8], magic: [u8; 8], base: Offset) -> Result<(), String> {
             "unsupported format version {version} (this build reads {FORMAT_VERSION})"
         ));
     }
+    if bytes[12..16] != [0; 4] || bytes[28..32] != [0; 4] {
+        return Err("reserved header fields are not zero".into());
+    }
     let found_base = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
     if found_base != base {
         return Err(format!(
@@ -73,7 +76,7 @@ mod tests {
         assert!(check(&h, INDEX_MAGIC, 42).unwrap_err().contains("magic"));
         assert!(check(&h, STORE_MAGIC, 41).unwrap_err().contains("base offset"));
         assert!(check(&h[..31], STORE_MAGIC, 42).unwrap_err().contains("31 bytes"));
-        for i in 0..28 {
+        for i in 0..FILE_HEADER_BYTES {
             let mut bad = h;
             bad[i] ^= 0x01;
             assert!(

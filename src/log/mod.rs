@@ -2,7 +2,7 @@
 //! each at a dense `u64` offset, stored in a directory of segment files.
 //!
 //! Bottom up:
-//! - [`record`]: one framed entry (length, offset, CRC32, payload)
+//! - [`record`]: one framed entry (CRC32, length, offset, payload)
 //! - [`header`]: the header every file starts with (magic, version, base)
 //! - [`store`]: the append-only file of records; the truth
 //! - [`index`]: a memory-mapped map from offset to store position; a cache

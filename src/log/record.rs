@@ -128,8 +128,11 @@ mod tests {
         let v = framed(5, b"hi");
         assert_eq!(v.len(), 18);
         assert_eq!(&v[4..], &[2, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, b'h', b'i']);
-        let crc = crc32fast::hash(&v[4..]);
-        assert_eq!(&v[0..4], &crc.to_le_bytes());
+        assert_eq!(
+            &v[0..4],
+            &[0x7d, 0x4e, 0xb6, 0x4f],
+            "CRC32 0x4fb64e7d, as the doc shows"
+        );
     }
 
     #[test]

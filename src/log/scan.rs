@@ -160,7 +160,7 @@ pub fn scan(file: File, path: &Path, base: Offset, max_payload: u32) -> Result<S
     let mut positions = Vec::new();
     let ending = loop {
         let expected = base + positions.len() as u64;
-        let (pos, reason) = match reader.next(expected)? {
+        let (pos, reason, why) = match reader.next(expected)? {
             Next::Record { pos, .. } => {
                 positions.push(pos);
                 continue;
@@ -169,10 +169,11 @@ pub fn scan(file: File, path: &Path, base: Offset, max_payload: u32) -> Result<S
             Next::Short { pos, available } => (
                 pos,
                 format!("short record: {available} bytes left where a record starts"),
+                None,
             ),
-            Next::Invalid { pos, why } => (pos, why.to_string()),
+            Next::Invalid { pos, why } => (pos, why.to_string(), Some(why)),
         };
-        break classify_damage(&reader, pos, expected, reason)?;
+        break classify_damage(&reader, pos, expected, reason, why.as_ref())?;
     };
     let valid_end = reader.position().min(file_len);
     let valid_end = match &ending {
@@ -188,45 +189,127 @@ pub fn scan(file: File, path: &Path, base: Offset, max_payload: u32) -> Result<S
 }
 
 /// Decides whether the damage at `pos` is a torn tail or corruption, by
-/// looking for any valid record at or past the expected offset later in the
-/// file. Only runs once per damaged store, so a byte-by-byte search is fine.
-fn classify_damage(reader: &StoreReader, pos: u64, expected: Offset, reason: String) -> Result<Ending> {
-    let mut rest = vec![0u8; (reader.file_len - pos) as usize];
-    reader
-        .file
-        .read_exact_at(&mut rest, pos)
-        .map_err(|e| LogError::io("reading", &reader.path, e))?;
-    if rest.iter().all(|&b| b == 0) {
-        let reason = format!("zero-filled tail of {} bytes", rest.len());
+/// looking for any valid record at or past the expected offset from `pos` on.
+/// Only runs once per damaged store; it streams the tail, so memory stays
+/// bounded whatever the file's size.
+fn classify_damage(
+    reader: &StoreReader,
+    pos: u64,
+    expected: Offset,
+    reason: String,
+    why: Option<&record::Invalid>,
+) -> Result<Ending> {
+    let tail = Tail {
+        file: &reader.file,
+        path: &reader.path,
+        file_len: reader.file_len,
+    };
+    // An intact record over the limit was written under a larger
+    // max_record_bytes: cutting it would drop an acknowledged write.
+    if let Some(record::Invalid::TooLong { len, max }) = why
+        && tail.intact_at(pos, record::framed_len(*len as usize) as u64)?
+    {
+        let reason = format!(
+            "an intact record of {len} bytes exceeds max_record_bytes ({max}); \
+             was the limit lowered? raise it to open this log"
+        );
+        return Ok(Ending::Corrupt { pos, reason });
+    }
+    if tail.all_zero_from(pos)? {
+        let reason = format!("zero-filled tail of {} bytes", reader.file_len - pos);
         return Ok(Ending::Torn { pos, reason });
     }
-    match find_valid_record(&rest[1..], expected, reader.max_payload) {
+    match tail.find_valid_record(pos, expected, reader.max_payload)? {
         Some((at, offset)) => Ok(Ending::Corrupt {
             pos,
-            reason: format!(
-                "{reason}, yet a valid record (offset {offset}) follows at byte {}",
-                pos + 1 + at as u64
-            ),
+            reason: format!("{reason}, yet a valid record (offset {offset}) follows at byte {at}"),
         }),
         None => Ok(Ending::Torn { pos, reason }),
     }
 }
 
-/// The first position in `bytes` holding a valid record whose offset is at
-/// least `min_offset` (and small enough to be plausible there).
-fn find_valid_record(bytes: &[u8], min_offset: Offset, max_payload: u32) -> Option<(usize, Offset)> {
-    let max_records = (bytes.len() / RECORD_HEADER_BYTES) as u64 + 1;
-    (0..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1)).find_map(|at| {
-        let head = &bytes[at..];
-        let offset = record::announced_offset(head);
-        if offset < min_offset || offset - min_offset > max_records {
-            return None;
+/// The part of a store past its last valid record, read in bounded chunks.
+struct Tail<'a> {
+    file: &'a File,
+    path: &'a Path,
+    file_len: u64,
+}
+
+impl Tail<'_> {
+    fn read(&self, buf: &mut [u8], pos: u64) -> Result<()> {
+        self.file
+            .read_exact_at(buf, pos)
+            .map_err(|e| LogError::io("reading", self.path, e))
+    }
+
+    fn all_zero_from(&self, mut pos: u64) -> Result<bool> {
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        while pos < self.file_len {
+            let n = (self.file_len - pos).min(CHUNK_BYTES as u64) as usize;
+            self.read(&mut buf[..n], pos)?;
+            if buf[..n].iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            pos += n as u64;
         }
-        match record::decode(head, offset, max_payload) {
-            Decoded::Record { .. } => Some((at, offset)),
-            _ => None,
+        Ok(true)
+    }
+
+    /// Whether the `size` bytes at `pos` are a record whose checksum holds
+    /// (whatever its offset), checked without holding it all in memory.
+    fn intact_at(&self, pos: u64, size: u64) -> Result<bool> {
+        if size < RECORD_HEADER_BYTES as u64 || pos + size > self.file_len {
+            return Ok(false);
         }
-    })
+        let mut head = [0u8; RECORD_HEADER_BYTES];
+        self.read(&mut head, pos)?;
+        let stored = u32::from_le_bytes(head[0..4].try_into().expect("4 bytes"));
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&head[4..]);
+        let mut buf = vec![0u8; CHUNK_BYTES.min((size as usize).saturating_sub(RECORD_HEADER_BYTES))];
+        let mut at = pos + RECORD_HEADER_BYTES as u64;
+        while at < pos + size {
+            let n = (pos + size - at).min(CHUNK_BYTES as u64) as usize;
+            self.read(&mut buf[..n], at)?;
+            hasher.update(&buf[..n]);
+            at += n as u64;
+        }
+        Ok(hasher.finalize() == stored)
+    }
+
+    /// The first position at or after `start` holding an intact record whose
+    /// offset is at least `min_offset` (and small enough to be plausible).
+    fn find_valid_record(
+        &self,
+        start: u64,
+        min_offset: Offset,
+        max_payload: u32,
+    ) -> Result<Option<(u64, Offset)>> {
+        let max_records = (self.file_len - start) / RECORD_HEADER_BYTES as u64 + 1;
+        let mut buf = Vec::new();
+        let mut window = start;
+        // Windows overlap by a header's width less one, so every position
+        // with a whole header is examined exactly once.
+        while window + RECORD_HEADER_BYTES as u64 <= self.file_len {
+            let len = (self.file_len - window).min((CHUNK_BYTES + RECORD_HEADER_BYTES - 1) as u64) as usize;
+            buf.resize(len, 0);
+            self.read(&mut buf, window)?;
+            for at in 0..=len - RECORD_HEADER_BYTES {
+                let head = &buf[at..at + RECORD_HEADER_BYTES];
+                let offset = record::announced_offset(head);
+                let payload_len = record::announced_len(head);
+                if offset < min_offset || offset - min_offset > max_records || payload_len > max_payload {
+                    continue;
+                }
+                let pos = window + at as u64;
+                if self.intact_at(pos, record::framed_len(payload_len as usize) as u64)? {
+                    return Ok(Some((pos, offset)));
+                }
+            }
+            window += (len - (RECORD_HEADER_BYTES - 1)) as u64;
+        }
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
@@ -241,17 +324,55 @@ mod tests {
         v
     }
 
+    fn tail_of(bytes: &[u8]) -> (tempfile::NamedTempFile, u64) {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, bytes).unwrap();
+        (f, bytes.len() as u64)
+    }
+
     #[test]
     fn finds_a_valid_record_after_garbage() {
         let mut bytes = vec![0xAB; 37];
         bytes.extend(records(10..11));
-        assert_eq!(find_valid_record(&bytes, 9, 1024), Some((37, 10)));
-        assert_eq!(find_valid_record(&bytes, 11, 1024), None);
+        let (f, len) = tail_of(&bytes);
+        let file = f.reopen().unwrap();
+        let tail = Tail {
+            file: &file,
+            path: f.path(),
+            file_len: len,
+        };
+        assert_eq!(tail.find_valid_record(0, 9, 1024).unwrap(), Some((37, 10)));
+        assert_eq!(tail.find_valid_record(0, 11, 1024).unwrap(), None);
+    }
+
+    #[test]
+    fn finds_a_record_straddling_two_windows() {
+        let mut bytes = vec![0xAB; CHUNK_BYTES - 5];
+        bytes.extend(records(3..4));
+        let (f, len) = tail_of(&bytes);
+        let file = f.reopen().unwrap();
+        let tail = Tail {
+            file: &file,
+            path: f.path(),
+            file_len: len,
+        };
+        assert_eq!(
+            tail.find_valid_record(0, 3, 1024).unwrap(),
+            Some(((CHUNK_BYTES - 5) as u64, 3))
+        );
     }
 
     #[test]
     fn garbage_alone_has_no_valid_record() {
         let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
-        assert_eq!(find_valid_record(&bytes, 0, 1 << 20), None);
+        let (f, len) = tail_of(&bytes);
+        let file = f.reopen().unwrap();
+        let tail = Tail {
+            file: &file,
+            path: f.path(),
+            file_len: len,
+        };
+        assert_eq!(tail.find_valid_record(0, 0, 1 << 20).unwrap(), None);
+        assert!(!tail.all_zero_from(0).unwrap());
     }
 }

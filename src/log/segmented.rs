@@ -203,12 +203,15 @@ impl Log {
     /// contiguous log. The active segment is never removed. Returns how many
     /// segments were removed.
     pub fn remove_below(&mut self, offset: Offset) -> Result<usize> {
+        self.check_fenced()?;
         let mut removed = 0;
         while self.segments.len() > 1 && self.segments[0].next_offset() <= offset {
             let segment = self.segments.remove(0);
             debug!(base = segment.base(), "removing segment");
-            segment.remove(&self.dir)?;
-            dir::sync_dir(&self.dir)?;
+            // A failed unlink or directory fsync leaves the directory in
+            // doubt; like a failed write it fences the log.
+            let result = segment.remove(&self.dir).and_then(|()| dir::sync_dir(&self.dir));
+            self.fence_on_error(result)?;
             removed += 1;
         }
         Ok(removed)
@@ -298,7 +301,7 @@ impl Log {
     /// After a failed write or fsync the state of the file is unknown, so
     /// the log fences itself rather than let anyone retry.
     fn fence_on_error<T>(&mut self, result: Result<T>) -> Result<T> {
-        if let Err(err @ LogError::Io { .. }) = &result {
+        if let Err(err @ (LogError::Io { .. } | LogError::Corruption { .. })) = &result {
             warn!(error = %err, "log fenced: no further writes will be accepted");
             self.fenced = Some(err.to_string());
         }
@@ -341,10 +344,17 @@ fn recover_segments(dir: &Path, stores: &[Offset], config: &LogConfig) -> Result
             return Err(LogError::corruption(
                 dir::store_path(dir, base),
                 0,
-                format!(
-                    "segment starts at offset {base} but the one before it ends at {}: a segment is missing",
-                    prev.next_offset()
-                ),
+                if base > prev.next_offset() {
+                    format!(
+                        "segment starts at offset {base} but the one before it ends at {}: a segment is missing",
+                        prev.next_offset()
+                    )
+                } else {
+                    format!(
+                        "segment starts at offset {base} but the one before it already holds records up to {}: segments overlap",
+                        prev.next_offset() - 1
+                    )
+                },
             ));
         }
         let is_last = i + 1 == stores.len();
