@@ -90,6 +90,7 @@ impl Engine {
             tx.downgrade(),
             last_snapshot_bytes,
         );
+        writer.publish_stats(); // so the stats are right from the first call
         let handle = std::thread::Builder::new()
             .name("walkv-writer".into())
             .spawn(move || writer.run())

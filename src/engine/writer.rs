@@ -114,7 +114,6 @@ impl Writer {
     }
 
     pub fn run(mut self) {
-        self.publish_stats();
         loop {
             let first = match self.rx.recv_timeout(TICK) {
                 Ok(request) => request,
@@ -432,7 +431,7 @@ impl Writer {
         }
     }
 
-    fn publish_stats(&self) {
+    pub fn publish_stats(&self) {
         let mut wal = self.shared.wal.lock().unwrap_or_else(|e| e.into_inner());
         wal.log = self.log.stats().clone();
         wal.segments = self.log.segment_count();
