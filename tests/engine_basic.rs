@@ -4,10 +4,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{b, config, set};
-use walkv::engine::{Command, Engine, Outcome};
+use walkv::engine::{Command, Engine, EngineError, LoadProgress, Outcome};
+use walkv::log::LogError;
 
 #[test]
 fn writes_survive_clean_close_and_crash() {
@@ -67,4 +68,89 @@ fn snapshot_frees_segments_and_replay_starts_after_it() {
     assert_eq!(engine.recovery().records_replayed, 1);
     assert_eq!(engine.get(b"k19"), Some(b("v199")));
     assert_eq!(engine.get(b"after"), Some(b("x")));
+}
+
+#[test]
+fn open_reports_progress_and_a_recovery_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    for i in 0..50 {
+        engine.execute_blocking(set(&format!("k{i}"), "v")).unwrap();
+    }
+    drop(engine);
+    // A torn, never-acknowledged write at the end of the last segment.
+    let wal = dir.path().join("wal");
+    let mut stores: Vec<_> = std::fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "store"))
+        .collect();
+    stores.sort();
+    let last = stores.pop().unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&last).unwrap();
+    std::io::Write::write_all(&mut f, &[0x5a; 11]).unwrap();
+    drop(f);
+
+    let progress = LoadProgress::default();
+    let engine = Engine::open_with_progress(config(dir.path(), &now), &progress).unwrap();
+    let report = engine.recovery();
+    assert_eq!(report.records_replayed, 50);
+    assert_eq!(report.torn_bytes, 11);
+    assert!(report.snapshot.is_none());
+    assert_eq!(progress.records.load(Ordering::Relaxed), 50);
+    assert_eq!(progress.percent(), 100.0);
+    assert_eq!(engine.len(), 50);
+}
+
+#[test]
+fn corruption_stops_the_open_naming_file_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    for i in 0..50 {
+        engine.execute_blocking(set(&format!("k{i}"), "value")).unwrap();
+    }
+    engine.close().unwrap();
+    let first = dir.path().join("wal").join("00000000000000000000.store");
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[32 + 20] ^= 0x01; // inside the first record's payload
+    std::fs::write(&first, bytes).unwrap();
+    match Engine::open(config(dir.path(), &now)) {
+        Err(EngineError::Log(LogError::Corruption { file, offset, .. })) => {
+            assert_eq!((file, offset), (first, 32));
+        }
+        Err(other) => panic!("expected Corruption, got {other}"),
+        Ok(_) => panic!("opened a corrupt log"),
+    }
+}
+
+#[test]
+fn the_async_api_never_blocks_a_runtime_thread() {
+    // On a single-threaded runtime any blocking wait inside `execute` would
+    // either panic (tokio forbids blocking_recv there) or deadlock the other
+    // tasks; 200 concurrent tasks must all complete.
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let engine = Arc::new(Engine::open(config(dir.path(), &now)).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let done = runtime.block_on(async {
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    engine.execute(set(&format!("k{i}"), "v")).await.unwrap();
+                    engine.get(format!("k{i}").as_bytes()).is_some()
+                })
+            })
+            .collect();
+        let mut done = 0;
+        for t in tasks {
+            done += t.await.unwrap() as usize;
+        }
+        done
+    });
+    assert_eq!(done, 200);
+    let info = runtime.block_on(engine.snapshot()).unwrap();
+    assert_eq!(info.keys, 200);
 }
