@@ -220,6 +220,27 @@ impl Engine {
         self.get_entry(key).map(|e| e.value)
     }
 
+    /// The length of the value at `key`, 0 if absent (`STRLEN`).
+    pub fn strlen(&self, key: &[u8]) -> usize {
+        self.get(key).map_or(0, |v| v.len())
+    }
+
+    /// The bytes `start..=end` of the value at `key`, with Redis's rules
+    /// (`GETRANGE`): negative indexes count from the end, the range is
+    /// clamped to the value, and an empty range is an empty string.
+    pub fn get_range(&self, key: &[u8], start: i64, end: i64) -> Bytes {
+        let Some(value) = self.get(key) else {
+            return Bytes::new();
+        };
+        let len = value.len() as i64;
+        let from_end = |i: i64| if i < 0 { (len + i).max(0) } else { i };
+        let (start, end) = (from_end(start), from_end(end).min(len - 1));
+        if len == 0 || start > end || start >= len {
+            return Bytes::new();
+        }
+        value.slice(start as usize..=end as usize)
+    }
+
     /// Values of `keys` as of one moment (`MGET`).
     pub fn get_many(&self, keys: &[Bytes]) -> Vec<Option<Bytes>> {
         self.shared.table.get_many(keys, self.now_ms())

@@ -299,10 +299,12 @@ impl Writer {
         if self.unsynced
             && self.shared.config.fsync == FsyncPolicy::EverySec
             && self.last_sync.elapsed() >= Duration::from_secs(1)
-            && let Err(err) = self.sync()
         {
-            self.fence(err);
-            return;
+            if let Err(err) = self.sync() {
+                self.fence(err);
+                return;
+            }
+            self.publish_stats();
         }
         if self.shared.config.active_expiry {
             self.expire_some();
