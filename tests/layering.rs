@@ -1,6 +1,8 @@
-//! The crate's layering rule, checked on the source: the log (`src/log/`) is
-//! plain blocking I/O and never names tokio. Comments may mention it (the
-//! rule itself is written in one); code may not.
+//! The crate's layering rules, checked on the source: the log (`src/log/`) is
+//! plain blocking I/O and never names tokio; the protocol (`src/protocol/`)
+//! knows nothing of storage or sockets; the engine knows nothing of the
+//! protocol. Comments may mention a forbidden name (the rules themselves are
+//! written in some); code may not.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,17 +22,54 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The 1-based numbers of the lines whose code (what precedes a `//`
-/// comment) names tokio.
-fn lines_naming_tokio(source: &str) -> Vec<usize> {
+/// comment) names `word`.
+fn lines_naming(source: &str, word: &str) -> Vec<usize> {
     source
         .lines()
         .enumerate()
         .filter(|(_, line)| {
             let code = line.split("//").next().unwrap_or_default();
-            code.to_ascii_lowercase().contains("tokio")
+            code.to_ascii_lowercase().contains(word)
         })
         .map(|(i, _)| i + 1)
         .collect()
+}
+
+fn lines_naming_tokio(source: &str) -> Vec<usize> {
+    lines_naming(source, "tokio")
+}
+
+/// `file:line` of every line of code under `src/<dir>` that names a word of
+/// `forbidden`.
+fn offenders(dir: &str, forbidden: &[&str]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir);
+    let files = rust_files(&root);
+    assert!(!files.is_empty(), "no sources found under {}", root.display());
+    let mut found = Vec::new();
+    for file in files {
+        let source = fs::read_to_string(&file).unwrap();
+        for word in forbidden {
+            for line in lines_naming(&source, word) {
+                found.push(format!("{}:{line} names {word}", file.display()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_protocol_knows_nothing_of_storage_or_sockets() {
+    let found = offenders(
+        "protocol",
+        &["crate::engine", "crate::log", "tokio", "std::net", "std::fs"],
+    );
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn the_engine_knows_nothing_of_the_protocol_or_sockets() {
+    let found = offenders("engine", &["crate::protocol", "std::net", "tokio::net"]);
+    assert!(found.is_empty(), "{found:?}");
 }
 
 #[test]
