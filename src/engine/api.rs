@@ -173,8 +173,9 @@ impl Engine {
     }
 
     /// Shuts down cleanly: waits for queued writes, fsyncs, closes the log so
-    /// the next open has nothing to repair. Blocks for one fsync.
-    pub fn close(self) -> Result<()> {
+    /// the next open has nothing to repair. Blocks for one fsync. Later
+    /// writes get [`EngineError::Closed`]; reads go on.
+    pub fn close(&self) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Request::Close { reply })

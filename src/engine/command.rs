@@ -120,6 +120,20 @@ pub enum Command {
     RemoveExpired {
         keys: Vec<Bytes>,
     },
+    // Reads, for use inside `Atomic` (a transaction's reads must see its own
+    // earlier writes); outside one, read the table through `Engine` instead.
+    /// The value, or `Nil`.
+    Get {
+        key: Bytes,
+    },
+    /// How many of `keys` exist.
+    Exists {
+        keys: Vec<Bytes>,
+    },
+    /// The deadline in ms, -1 without one, -2 for a missing key.
+    Deadline {
+        key: Bytes,
+    },
 }
 
 impl Command {
@@ -141,6 +155,9 @@ impl Command {
             Command::FlushAll => "flushall",
             Command::Atomic { .. } => "exec",
             Command::RemoveExpired { .. } => "expire-removal",
+            Command::Get { .. } => "get",
+            Command::Exists { .. } => "exists",
+            Command::Deadline { .. } => "deadline",
         }
     }
 }

@@ -185,6 +185,20 @@ impl Effects<'_> {
                 Ok(Outcome::Ok)
             }
             Command::Atomic { commands, watched } => Ok(self.do_atomic(commands, watched)),
+            Command::Get { key } => Ok(self.get(&key).map_or(Outcome::Nil, |e| Outcome::Value(e.value))),
+            Command::Exists { keys } => Ok(Outcome::Int(
+                keys.iter().filter(|k| self.get(k).is_some()).count() as i64,
+            )),
+            Command::Deadline { key } => Ok(Outcome::Int(match self.get(&key) {
+                None => -2,
+                Some(Entry {
+                    expire_at_ms: None, ..
+                }) => -1,
+                Some(Entry {
+                    expire_at_ms: Some(at),
+                    ..
+                }) => at as i64,
+            })),
             Command::RemoveExpired { keys } => {
                 let expired: Vec<Bytes> = keys
                     .into_iter()

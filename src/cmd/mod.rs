@@ -1,0 +1,138 @@
+//! Commands: the only place that knows both a request's words and the engine.
+//! Each family file parses arguments into a typed engine [`Command`] (or a
+//! read), runs it, and turns the outcome into a [`Reply`].
+//!
+//! - [`strings`]: GET, SET and the other string commands
+//! - [`keys`]: DEL, EXISTS, EXPIRE, TTL, SCAN, KEYS, RENAME and friends
+//! - [`server`]: connection and server commands (PING, HELLO, INFO, CONFIG…)
+//! - [`transaction`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH
+//!
+//! [`Command`]: crate::engine::Command
+
+pub mod args;
+pub mod keys;
+pub mod server;
+pub mod strings;
+pub mod transaction;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::engine::{Command, Engine, EngineError, Outcome, WatchToken};
+use crate::protocol::{Protocol, Reply};
+
+/// What the server knows that commands may report or change.
+pub trait ServerInfo: Send + Sync {
+    /// `INFO`'s sections other than the engine's own (server, clients, stats).
+    fn info_sections(&self, session: &Session) -> Vec<(&'static str, Vec<(String, String)>)>;
+    /// `CONFIG GET`: every `(name, value)` pair.
+    fn config_pairs(&self) -> Vec<(String, String)>;
+    /// `CONFIG SET` of one key; `Err` is the error text.
+    fn config_set(&self, key: &str, value: &str) -> Result<(), String>;
+    /// The password clients must give, if any.
+    fn requirepass(&self) -> Option<String>;
+    /// `CLIENT LIST` lines.
+    fn client_list(&self) -> String;
+    /// Asks the server to stop (`SHUTDOWN`).
+    fn shutdown(&self);
+}
+
+/// Per-connection state that commands read and change.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub id: u64,
+    pub protocol: Protocol,
+    pub authenticated: bool,
+    pub name: Option<Bytes>,
+    /// `Some` between MULTI and EXEC: the queued requests.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command was refused while queueing: EXEC must abort.
+    pub multi_failed: bool,
+    pub watched: Vec<(Bytes, WatchToken)>,
+}
+
+/// What the connection does after a command.
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    Reply(Reply),
+    /// Reply, then close the connection (`QUIT`).
+    ReplyAndClose(Reply),
+}
+
+pub struct Context {
+    pub engine: Arc<Engine>,
+    pub server: Arc<dyn ServerInfo>,
+}
+
+/// Runs one request.
+pub async fn execute(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> Action {
+    let name = args[0].to_ascii_uppercase();
+    let name = String::from_utf8_lossy(&name).into_owned();
+    if !session.authenticated && !matches!(name.as_str(), "AUTH" | "HELLO" | "QUIT") {
+        return Action::Reply(Reply::error("NOAUTH Authentication required."));
+    }
+    if session.multi.is_some()
+        && !matches!(
+            name.as_str(),
+            "EXEC" | "DISCARD" | "MULTI" | "WATCH" | "QUIT" | "RESET"
+        )
+    {
+        return Action::Reply(transaction::queue(session, &name, args));
+    }
+    match name.as_str() {
+        "QUIT" => Action::ReplyAndClose(Reply::ok()),
+        "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" => {
+            Action::Reply(transaction::execute(ctx, session, &name, &args).await)
+        }
+        _ => Action::Reply(run(ctx, session, &name, &args).await),
+    }
+}
+
+/// Runs a command outside a transaction.
+pub async fn run(ctx: &Context, session: &mut Session, name: &str, args: &[Bytes]) -> Reply {
+    if let Some(plan) = strings::plan(ctx, name, args).or_else(|| keys::plan(ctx, name, args)) {
+        return match plan {
+            Ok(Plan::Done(reply)) => reply,
+            Ok(Plan::Write(command, finish)) => match ctx.engine.execute(command).await {
+                Ok(outcome) => finish(outcome, session.protocol),
+                Err(err) => engine_error(&err),
+            },
+            Err(reply) => reply,
+        };
+    }
+    server::run(ctx, session, name, args).await
+}
+
+/// How a write turns its outcome into a reply.
+pub type Finish = Box<dyn FnOnce(Outcome, Protocol) -> Reply + Send>;
+
+/// A command, parsed: either already answered (a read, or a bad argument)
+/// or a write for the engine with how to present its outcome.
+pub enum Plan {
+    Done(Reply),
+    Write(Command, Finish),
+}
+
+/// The reply for an engine failure, with Redis's classes of error.
+pub fn engine_error(err: &EngineError) -> Reply {
+    match err {
+        EngineError::Fenced { .. } => Reply::error(format!("MISCONF {err}")),
+        EngineError::SnapshotInProgress => Reply::error("ERR Background save already in progress"),
+        other => Reply::error(format!("ERR {other}")),
+    }
+}
+
+/// The generic mapping of an outcome, for commands with nothing special (the
+/// protocol is the same for all of them: the encoder adapts the frames).
+pub fn outcome_reply(outcome: Outcome, _protocol: Protocol) -> Reply {
+    match outcome {
+        Outcome::Ok => Reply::ok(),
+        Outcome::Nil => Reply::Null,
+        Outcome::Int(n) => Reply::Integer(n),
+        Outcome::Value(v) => Reply::Bulk(v),
+        Outcome::Many(items) => Reply::Array(items.into_iter().map(|o| outcome_reply(o, _protocol)).collect()),
+        Outcome::Aborted => Reply::NullArray,
+        Outcome::Error(e) => Reply::error(format!("ERR {e}")),
+    }
+}

@@ -1,0 +1,221 @@
+//! One client connection: read into a buffer, decode every complete request,
+//! run them in order, write all the replies, flush once.
+//!
+//! Memory per client is bounded: a request is refused before its announced
+//! size is buffered (see [`crate::protocol::request`]), the read buffer is
+//! capped, and replies are written out whenever they pass
+//! `max_output_bytes` — a client that sends but never reads makes that write
+//! wait, and while it waits nothing more is read from it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::state::{ClientInfo, ServerState};
+use crate::cmd::{self, Action, Context, ServerInfo, Session};
+use crate::protocol::{Protocol, Reply, parse_request};
+
+const READ_CHUNK: usize = 16 << 10;
+
+pub async fn run(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    state: Arc<ServerState>,
+    shutdown: CancellationToken,
+) {
+    state.connections_received.fetch_add(1, Ordering::Relaxed);
+    let settings = state.settings();
+    if let Some(refusal) = refusal(&state, &settings, peer) {
+        state.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = socket.write_all(refusal.as_bytes()).await;
+        return;
+    }
+    let _ = socket.set_nodelay(true);
+    let id = state.new_client_id();
+    state.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        id,
+        ClientInfo {
+            addr: peer,
+            name: String::new(),
+            connected: Instant::now(),
+        },
+    );
+    let mut session = Session {
+        id,
+        authenticated: settings.requirepass.is_none(),
+        ..Session::default()
+    };
+    if let Err(reason) = serve(&mut socket, &state, &mut session, &shutdown).await {
+        debug!(client = id, %peer, %reason, "connection closed");
+    }
+    state
+        .clients
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+}
+
+/// Why a new connection is refused, as the error line Redis would send.
+fn refusal(state: &ServerState, settings: &super::ServerSettings, peer: SocketAddr) -> Option<String> {
+    let clients = state.clients.lock().unwrap_or_else(|e| e.into_inner()).len();
+    if clients >= settings.maxclients {
+        return Some("-ERR max number of clients reached\r\n".into());
+    }
+    if settings.protected_mode && state.exposed && settings.requirepass.is_none() && !peer.ip().is_loopback()
+    {
+        return Some(
+            "-DENIED walkv is running in protected mode because it listens beyond loopback without a password. \
+             Set requirepass (walkvd --requirepass, or requirepass in the configuration file), or bind to \
+             127.0.0.1 only, or disable protected mode if you really want any host to connect.\r\n"
+                .into(),
+        );
+    }
+    None
+}
+
+/// The request loop; returns why the connection ended.
+async fn serve(
+    socket: &mut TcpStream,
+    state: &Arc<ServerState>,
+    session: &mut Session,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut output = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        let settings = state.settings();
+        // Run every complete request already buffered, in order.
+        loop {
+            let limits = if session.authenticated {
+                settings.limits
+            } else {
+                crate::protocol::Limits::unauthenticated()
+            };
+            let args = match parse_request(&mut input, &limits) {
+                Ok(Some(args)) => args,
+                Ok(None) => break,
+                Err(err) => {
+                    Reply::error(format!("ERR {err}")).encode(session.protocol, &mut output);
+                    let _ = socket.write_all(&output).await;
+                    return Err(err.to_string());
+                }
+            };
+            state.commands_processed.fetch_add(1, Ordering::Relaxed);
+            let (reply, close) = match dispatch(state, session, args).await {
+                Action::Reply(reply) => (reply, false),
+                Action::ReplyAndClose(reply) => (reply, true),
+            };
+            reply.encode(session.protocol, &mut output);
+            if close {
+                let _ = socket.write_all(&output).await;
+                return Ok(());
+            }
+            if output.len() >= settings.max_output_bytes {
+                write_out(socket, &mut output).await?;
+            }
+        }
+        write_out(socket, &mut output).await?;
+        if input.len() >= settings.max_query_buffer_bytes {
+            return Err("query buffer limit reached".into());
+        }
+        input.reserve(READ_CHUNK);
+        let read = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            read = read_with_timeout(socket, &mut input, settings.timeout_secs) => read,
+        };
+        match read {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn read_with_timeout(
+    socket: &mut TcpStream,
+    input: &mut BytesMut,
+    timeout_secs: u64,
+) -> Result<usize, String> {
+    let read = socket.read_buf(input);
+    if timeout_secs == 0 {
+        return read.await.map_err(|e| e.to_string());
+    }
+    match tokio::time::timeout(Duration::from_secs(timeout_secs), read).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("idle timeout".into()),
+    }
+}
+
+async fn write_out(socket: &mut TcpStream, output: &mut BytesMut) -> Result<(), String> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    socket.write_all(output).await.map_err(|e| e.to_string())?;
+    output.clear();
+    Ok(())
+}
+
+/// Runs one request, or answers `-LOADING` while replay is still going.
+async fn dispatch(state: &Arc<ServerState>, session: &mut Session, args: Vec<Bytes>) -> Action {
+    let Some(engine) = state.engine() else {
+        return Action::Reply(while_loading(state, session, &args));
+    };
+    let ctx = Context {
+        engine: engine.clone(),
+        server: state.clone() as Arc<dyn ServerInfo>,
+    };
+    let action = cmd::execute(&ctx, session, args).await;
+    if let Some(name) = &session.name {
+        let name = String::from_utf8_lossy(name).into_owned();
+        if let Some(c) = state
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&session.id)
+        {
+            c.name = name;
+        }
+    }
+    action
+}
+
+/// What works before the data is loaded: PING, ECHO, INFO, HELLO; the rest
+/// get Redis's `-LOADING`.
+fn while_loading(state: &ServerState, session: &mut Session, args: &[Bytes]) -> Reply {
+    let name = String::from_utf8_lossy(&args[0].to_ascii_uppercase()).into_owned();
+    match name.as_str() {
+        "PING" => Reply::Simple("PONG"),
+        "ECHO" if args.len() == 2 => Reply::Bulk(args[1].clone()),
+        "HELLO" if args.get(1).is_some_and(|v| &v[..] == b"3") => {
+            session.protocol = Protocol::Resp3;
+            Reply::Map(vec![(Reply::bulk("proto"), Reply::Integer(3))])
+        }
+        "INFO" => {
+            let p = &state.progress;
+            let percent = p.percent();
+            let text = format!(
+                "# Persistence\r\nloading:1\r\nloading_loaded_bytes:{}\r\nloading_loaded_perc:{:.2}\r\nloading_eta_seconds:{}\r\n",
+                p.bytes.load(Ordering::Relaxed),
+                percent,
+                eta_seconds(state, percent)
+            );
+            Reply::Verbatim(Bytes::from(text))
+        }
+        _ => Reply::error("LOADING walkv is loading the dataset in memory"),
+    }
+}
+
+fn eta_seconds(state: &ServerState, percent: f64) -> u64 {
+    if percent <= 0.0 {
+        return 1;
+    }
+    let elapsed = state.started.elapsed().as_secs_f64();
+    (elapsed * (100.0 - percent) / percent).ceil() as u64
+}

@@ -1,0 +1,225 @@
+//! What the connections share: the engine (once loaded), the clients, the
+//! counters, and the settings that `CONFIG SET` may change at run time.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cmd::{ServerInfo, Session};
+use crate::engine::{Engine, LoadProgress};
+use crate::protocol::Limits;
+
+/// Settings of the server (the engine has its own).
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub maxclients: usize,
+    /// Close a client idle this long; 0 = never (Redis's `timeout`).
+    pub timeout_secs: u64,
+    pub limits: Limits,
+    /// Largest read buffer a client may fill (`client-query-buffer-limit`).
+    pub max_query_buffer_bytes: usize,
+    /// Replies buffered for a client before the server writes them out and
+    /// stops reading from it until they are taken.
+    pub max_output_bytes: usize,
+    pub requirepass: Option<String>,
+    /// Refuse non-loopback clients when bound beyond loopback without a
+    /// password (Redis's protected mode).
+    pub protected_mode: bool,
+    /// `CONFIG GET` pairs that come from the daemon's configuration.
+    pub config_pairs: Vec<(String, String)>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            maxclients: 10_000,
+            timeout_secs: 0,
+            limits: Limits::default(),
+            max_query_buffer_bytes: 1 << 30,
+            max_output_bytes: 64 << 10,
+            requirepass: None,
+            protected_mode: true,
+            config_pairs: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub addr: SocketAddr,
+    pub name: String,
+    pub connected: Instant,
+}
+
+pub struct ServerState {
+    engine: OnceLock<Arc<Engine>>,
+    pub progress: Arc<LoadProgress>,
+    pub settings: RwLock<ServerSettings>,
+    pub clients: Mutex<BTreeMap<u64, ClientInfo>>,
+    next_client_id: AtomicU64,
+    pub connections_received: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub started: Instant,
+    shutdown: CancellationToken,
+    exit_code: AtomicI32,
+    /// Whether any listener is bound beyond loopback.
+    pub exposed: bool,
+}
+
+impl ServerState {
+    pub fn new(settings: ServerSettings, shutdown: CancellationToken, exposed: bool) -> Arc<ServerState> {
+        Arc::new(ServerState {
+            engine: OnceLock::new(),
+            progress: Arc::new(LoadProgress::default()),
+            settings: RwLock::new(settings),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            connections_received: AtomicU64::new(0),
+            commands_processed: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            started: Instant::now(),
+            shutdown,
+            exit_code: AtomicI32::new(0),
+            exposed,
+        })
+    }
+
+    /// The engine, once replay has finished.
+    pub fn engine(&self) -> Option<&Arc<Engine>> {
+        self.engine.get()
+    }
+
+    pub fn set_engine(&self, engine: Arc<Engine>) {
+        let _ = self.engine.set(engine);
+    }
+
+    pub fn settings(&self) -> ServerSettings {
+        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn new_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        self.exit_code.load(Ordering::Relaxed)
+    }
+
+    pub fn set_exit_code(&self, code: i32) {
+        self.exit_code.store(code, Ordering::Relaxed);
+    }
+
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+}
+
+impl ServerInfo for ServerState {
+    fn info_sections(&self, _session: &Session) -> Vec<(&'static str, Vec<(String, String)>)> {
+        let f = |k: &str, v: String| (k.to_string(), v);
+        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let settings = self.settings();
+        vec![
+            (
+                "server",
+                vec![
+                    f("redis_version", crate::cmd::server::REDIS_COMPAT_VERSION.into()),
+                    f("walkv_version", env!("CARGO_PKG_VERSION").into()),
+                    f("redis_mode", "standalone".into()),
+                    f("process_id", std::process::id().to_string()),
+                    f("uptime_in_seconds", self.started.elapsed().as_secs().to_string()),
+                ],
+            ),
+            (
+                "clients",
+                vec![
+                    f("connected_clients", clients.to_string()),
+                    f("maxclients", settings.maxclients.to_string()),
+                ],
+            ),
+            ("memory", vec![f("used_memory_rss", rss_bytes().to_string())]),
+            (
+                "stats",
+                vec![
+                    f(
+                        "total_connections_received",
+                        self.connections_received.load(Ordering::Relaxed).to_string(),
+                    ),
+                    f(
+                        "total_commands_processed",
+                        self.commands_processed.load(Ordering::Relaxed).to_string(),
+                    ),
+                    f(
+                        "rejected_connections",
+                        self.rejected_connections.load(Ordering::Relaxed).to_string(),
+                    ),
+                ],
+            ),
+        ]
+    }
+
+    fn config_pairs(&self) -> Vec<(String, String)> {
+        let s = self.settings();
+        let mut pairs = s.config_pairs.clone();
+        pairs.retain(|(k, _)| !["maxclients", "timeout", "requirepass"].contains(&k.as_str()));
+        pairs.push(("maxclients".into(), s.maxclients.to_string()));
+        pairs.push(("timeout".into(), s.timeout_secs.to_string()));
+        pairs.push(("requirepass".into(), s.requirepass.clone().unwrap_or_default()));
+        pairs.push(("proto-max-bulk-len".into(), s.limits.max_bulk_bytes.to_string()));
+        pairs.sort();
+        pairs
+    }
+
+    fn config_set(&self, key: &str, value: &str) -> Result<(), String> {
+        let mut s = self.settings.write().unwrap_or_else(|e| e.into_inner());
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())
+        };
+        match key {
+            "maxclients" => s.maxclients = number()? as usize,
+            "timeout" => s.timeout_secs = number()?,
+            "requirepass" => s.requirepass = (!value.is_empty()).then(|| value.to_string()),
+            "proto-max-bulk-len" => s.limits.max_bulk_bytes = number()? as usize,
+            _ => return Err("Unknown option or number of arguments for CONFIG SET".into()),
+        }
+        Ok(())
+    }
+
+    fn requirepass(&self) -> Option<String> {
+        self.settings().requirepass
+    }
+
+    fn client_list(&self) -> String {
+        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients
+            .iter()
+            .map(|(id, c)| {
+                format!(
+                    "id={id} addr={} name={} age={}\n",
+                    c.addr,
+                    c.name,
+                    c.connected.elapsed().as_secs()
+                )
+            })
+            .collect()
+    }
+
+    fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Resident set size, from /proc (0 where unavailable).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
