@@ -1,0 +1,146 @@
+//! Starting the real `walkvd` binary for black-box tests: port 0, a data
+//! directory of the test's, and the address read back from its log.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    child: Child,
+    pub port: u16,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    /// Starts walkvd on `dir` and waits until it accepts commands.
+    pub fn start(dir: &Path, args: &[&str]) -> Daemon {
+        let mut daemon = Self::spawn(dir, args, &[]);
+        daemon.wait_for_log("ready to accept commands");
+        daemon
+    }
+
+    /// Starts walkvd and returns as soon as it listens (replay may go on).
+    pub fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_walkvd"));
+        cmd.args(["--port", "0", "--dir"]).arg(dir).args(args);
+        cmd.env_remove("RUST_LOG").envs(env.iter().copied());
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("walkvd starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut daemon = Daemon { child, port: 0, log };
+        let line = daemon.wait_for_log("listening");
+        let addr = line
+            .split("addr=")
+            .nth(1)
+            .expect("listening line has addr=")
+            .split_whitespace()
+            .next()
+            .unwrap();
+        daemon.port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        daemon
+    }
+
+    /// The first log line containing `needle`; panics after 60 s or if the
+    /// daemon exits first.
+    pub fn wait_for_log(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "walkvd never logged {needle:?} (exit: {:?})",
+                    self.child.try_wait()
+                ),
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).unwrap()
+    }
+
+    /// Sends raw bytes on a new connection and returns everything read until
+    /// the server closes or stays quiet for `quiet`.
+    pub fn raw(&self, bytes: &[u8], quiet: Duration) -> Vec<u8> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.write_all(bytes).unwrap();
+        read_until_quiet(&mut s, quiet)
+    }
+
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.wait()
+    }
+
+    pub fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "walkvd did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads until EOF, or until nothing arrives for `quiet`.
+pub fn read_until_quiet(s: &mut TcpStream, quiet: Duration) -> Vec<u8> {
+    s.set_read_timeout(Some(quiet)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return out,
+        }
+    }
+}
+
+/// Runs walkvd to completion (for start-up failures) and returns its exit
+/// code and log.
+pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_walkvd"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

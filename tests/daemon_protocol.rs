@@ -1,0 +1,175 @@
+//! walkvd over raw TCP: inline commands, quoting, mixed inline and RESP,
+//! every protocol error with Redis's words, and pipelines split anywhere.
+
+#[path = "common/daemon.rs"]
+mod daemon;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use daemon::{Daemon, read_until_quiet};
+
+const QUIET: Duration = Duration::from_millis(300);
+
+fn start(args: &[&str]) -> (tempfile::TempDir, Daemon) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&dir.path().join("data"), args);
+    (dir, d)
+}
+
+#[test]
+fn inline_quoting_and_mixed_resp() {
+    let (_dir, d) = start(&[]);
+    let got = d.raw(
+        b"SET \"a b\" 'x y'\r\nGET \"a b\"\n\r\n*2\r\n$3\r\nGET\r\n$3\r\na b\r\nECHO \"\\x41\\n\"\r\nPING\r\n",
+        QUIET,
+    );
+    assert_eq!(got, b"+OK\r\n$3\r\nx y\r\n$3\r\nx y\r\n$2\r\nA\n\r\n+PONG\r\n");
+}
+
+#[test]
+fn unknown_commands_and_bad_arguments_keep_the_connection() {
+    let (_dir, d) = start(&[]);
+    let got = d.raw(b"FOO bar baz\r\nGET\r\nSET k v BOGUS\r\nPING\r\n", QUIET);
+    let text = String::from_utf8(got).unwrap();
+    assert_eq!(
+        text,
+        "-ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' \r\n\
+         -ERR wrong number of arguments for 'get' command\r\n\
+         -ERR syntax error\r\n\
+         +PONG\r\n"
+    );
+}
+
+#[test]
+fn protocol_errors_close_only_that_connection() {
+    let (_dir, d) = start(&[]);
+    let mut bystander = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    bystander.write_all(b"SET safe 1\r\n").unwrap();
+    assert_eq!(read_until_quiet(&mut bystander, QUIET), b"+OK\r\n");
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"SET \"unbal x\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            b"*2\r\n$3\r\nGET\r\n$-5\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*2\r\n$3\r\nGET\r\nX3\r\n",
+            "-ERR Protocol error: expected '$', got 'X'\r\n",
+        ),
+        (
+            b"*2147483647\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$4294967296\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$536870913\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+    ];
+    for (input, expected) in cases {
+        // The reply arrives and then the server closes (read returns EOF
+        // before the quiet period would end it).
+        let got = d.raw(input, Duration::from_secs(5));
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            *expected,
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+    let long_line = vec![b'x'; (64 << 10) + 10];
+    assert_eq!(
+        d.raw(&long_line, Duration::from_secs(5)),
+        b"-ERR Protocol error: too big inline request\r\n"
+    );
+    bystander.write_all(b"GET safe\r\n").unwrap();
+    assert_eq!(
+        read_until_quiet(&mut bystander, QUIET),
+        b"$1\r\n1\r\n",
+        "another client saw nothing"
+    );
+}
+
+#[test]
+fn a_pipeline_split_at_every_byte_gives_the_same_replies() {
+    let (_dir, d) = start(&[]);
+    let pipeline: &[u8] =
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\nGET k\r\n*3\r\n$6\r\nAPPEND\r\n$1\r\nk\r\n$1\r\nx\r\n";
+    let expected_first = d.raw(pipeline, QUIET);
+    assert_eq!(expected_first, b"+OK\r\n$5\r\nhello\r\n:6\r\n".to_vec());
+    for cut in 1..pipeline.len() {
+        let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.write_all(b"SET k hello\r\n").unwrap();
+        assert_eq!(read_exactly(&mut s, 5), b"+OK\r\n");
+        s.write_all(&pipeline[..cut]).unwrap();
+        s.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(2)); // let the first part arrive alone
+        s.write_all(&pipeline[cut..]).unwrap();
+        let expected = b"+OK\r\n$5\r\nhello\r\n:6\r\n";
+        assert_eq!(
+            read_exactly(&mut s, expected.len()),
+            expected,
+            "split at byte {cut}"
+        );
+    }
+}
+
+/// Reads exactly `n` bytes (or fails after 5 s).
+fn read_exactly(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn auth_is_required_with_a_password() {
+    let (_dir, d) = start(&["--requirepass", "s3cret"]);
+    let got = d.raw(
+        b"GET k\r\nAUTH wrong\r\nAUTH s3cret\r\nSET k v\r\nGET k\r\n",
+        QUIET,
+    );
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        "-NOAUTH Authentication required.\r\n\
+         -WRONGPASS invalid username-password pair or user is disabled.\r\n\
+         +OK\r\n+OK\r\n$1\r\nv\r\n"
+    );
+    // Before AUTH, a client may not send a large request.
+    let got = d.raw(b"*1\r\n$100000\r\n", Duration::from_secs(5));
+    assert_eq!(got, b"-ERR Protocol error: invalid bulk length\r\n");
+}
+
+#[test]
+fn the_client_limit_refuses_the_next_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::spawn(
+        &dir.path().join("data"),
+        &[],
+        &[("WALKV_SERVER__MAXCLIENTS", "2")],
+    );
+    d.wait_for_log("ready to accept commands");
+    let mut first = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    let mut second = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    for s in [&mut first, &mut second] {
+        s.write_all(b"PING\r\n").unwrap();
+        assert_eq!(read_until_quiet(s, QUIET), b"+PONG\r\n");
+    }
+    assert_eq!(
+        d.raw(b"PING\r\n", Duration::from_secs(5)),
+        b"-ERR max number of clients reached\r\n"
+    );
+    drop(first);
+    std::thread::sleep(Duration::from_millis(100)); // the server notices the close
+    assert_eq!(d.raw(b"PING\r\n", QUIET), b"+PONG\r\n");
+}
