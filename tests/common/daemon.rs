@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 pub struct Daemon {
     child: Child,
     pub port: u16,
-    pub log: mpsc::Receiver<String>,
+    log: mpsc::Receiver<String>,
+    /// Every log line received so far.
+    seen: Vec<String>,
 }
 
 impl Daemon {
@@ -38,7 +40,12 @@ impl Daemon {
                 }
             }
         });
-        let mut daemon = Daemon { child, port: 0, log };
+        let mut daemon = Daemon {
+            child,
+            port: 0,
+            log,
+            seen: Vec::new(),
+        };
         let line = daemon.wait_for_log("listening");
         let addr = line
             .split("addr=")
@@ -54,12 +61,19 @@ impl Daemon {
     /// The first log line containing `needle`; panics after 60 s or if the
     /// daemon exits first.
     pub fn wait_for_log(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
                 Err(_) => panic!(
                     "walkvd never logged {needle:?} (exit: {:?})",
                     self.child.try_wait()
