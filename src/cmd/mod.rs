@@ -131,7 +131,9 @@ pub fn outcome_reply(outcome: Outcome, _protocol: Protocol) -> Reply {
         Outcome::Nil => Reply::Null,
         Outcome::Int(n) => Reply::Integer(n),
         Outcome::Value(v) => Reply::Bulk(v),
-        Outcome::Many(items) => Reply::Array(items.into_iter().map(|o| outcome_reply(o, _protocol)).collect()),
+        Outcome::Many(items) => {
+            Reply::Array(items.into_iter().map(|o| outcome_reply(o, _protocol)).collect())
+        }
         Outcome::Aborted => Reply::NullArray,
         Outcome::Error(e) => Reply::error(format!("ERR {e}")),
     }
