@@ -179,3 +179,33 @@ fn data_commands_get_loading_until_replay_is_done() {
     let mut c = sync_conn(&d);
     assert_eq!(c.get::<_, Vec<u8>>("key:399:999").unwrap().len(), 100);
 }
+
+#[test]
+fn shutdown_save_snapshots_then_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut d = Daemon::start(&data, &[]);
+    let mut c = sync_conn(&d);
+    for i in 0..50 {
+        let _: () = c.set(format!("k{i}"), i).unwrap();
+    }
+    let _ = redis::cmd("SHUTDOWN").arg("SAVE").query::<()>(&mut c);
+    assert_eq!(d.wait().code(), Some(0));
+    let snapshots = std::fs::read_dir(&data)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("snapshot-")
+        })
+        .count();
+    assert_eq!(snapshots, 1);
+    let mut d = Daemon::start(&data, &[]);
+    let line = d.wait_for_log("recovery complete");
+    assert!(
+        line.contains("snapshot_keys=50") && line.contains("records=0"),
+        "{line}"
+    );
+}

@@ -173,3 +173,39 @@ fn the_client_limit_refuses_the_next_connection() {
     std::thread::sleep(Duration::from_millis(100)); // the server notices the close
     assert_eq!(d.raw(b"PING\r\n", QUIET), b"+PONG\r\n");
 }
+
+#[test]
+fn client_kill_closes_the_named_connection() {
+    let (_dir, d) = start(&[]);
+    let mut victim = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    victim.write_all(b"CLIENT ID\r\n").unwrap();
+    let reply = String::from_utf8(read_until_quiet(&mut victim, QUIET)).unwrap();
+    let id = reply.trim_start_matches(':').trim();
+    let got = d.raw(
+        format!("CLIENT KILL ID {id}\r\nCLIENT KILL ID 99999\r\n").as_bytes(),
+        QUIET,
+    );
+    assert_eq!(got, b":1\r\n:0\r\n");
+    assert_eq!(
+        read_until_quiet(&mut victim, Duration::from_secs(5)),
+        b"",
+        "closed by the server"
+    );
+}
+
+#[test]
+fn idle_clients_are_closed_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::spawn(&dir.path().join("data"), &[], &[("WALKV_SERVER__TIMEOUT", "1")]);
+    d.wait_for_log("ready to accept commands");
+    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    s.write_all(b"PING\r\n").unwrap();
+    assert_eq!(read_exactly(&mut s, 7), b"+PONG\r\n");
+    let started = std::time::Instant::now();
+    // The server closes it: EOF well before this 10 s read timeout.
+    assert_eq!(read_until_quiet(&mut s, Duration::from_secs(10)), b"");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "closed by the idle timeout, not by the test"
+    );
+}

@@ -34,6 +34,8 @@ pub trait ServerInfo: Send + Sync {
     fn requirepass(&self) -> Option<String>;
     /// `CLIENT LIST` lines.
     fn client_list(&self) -> String;
+    /// Closes the clients matching the filters (`CLIENT KILL`); how many.
+    fn kill_clients(&self, id: Option<u64>, addr: Option<&str>) -> usize;
     /// Asks the server to stop (`SHUTDOWN`).
     fn shutdown(&self);
 }

@@ -104,12 +104,18 @@ pub async fn run(ctx: &Context, session: &mut Session, name: &str, args: &[Bytes
             Err(err) => engine_error(&err),
         },
         "SHUTDOWN" => {
-            if args[1..].iter().any(|a| {
-                !["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"]
-                    .iter()
-                    .any(|w| is(a, w))
-            }) {
+            if args[1..]
+                .iter()
+                .any(|a| !["NOSAVE", "SAVE", "NOW", "FORCE"].iter().any(|w| is(a, w)))
+            {
                 return syntax_error();
+            }
+            // Every write is in the log already; SAVE also takes a snapshot
+            // so the next start has less to replay.
+            if args[1..].iter().any(|a| is(a, "SAVE"))
+                && let Err(err) = ctx.engine.snapshot().await
+            {
+                return Reply::error(format!("ERR Errors trying to SHUTDOWN. Check logs. ({err})"));
             }
             ctx.server.shutdown();
             Reply::ok()
@@ -216,6 +222,30 @@ fn client(ctx: &Context, session: &mut Session, args: &[Bytes]) -> Reply {
         ("SETINFO", 4) => Reply::ok(),
         ("LIST", _) => Reply::Verbatim(Bytes::from(ctx.server.client_list())),
         ("INFO", 2) => Reply::Verbatim(Bytes::from(ctx.server.client_list())),
+        ("KILL", 3) => {
+            // The old form: CLIENT KILL ip:port.
+            let addr = String::from_utf8_lossy(&args[2]).into_owned();
+            match ctx.server.kill_clients(None, Some(&addr)) {
+                0 => Reply::error("ERR No such client"),
+                _ => Reply::ok(),
+            }
+        }
+        ("KILL", n) if n >= 4 && n % 2 == 0 => {
+            let (mut id, mut addr) = (None, None);
+            for pair in args[2..].chunks(2) {
+                if is(&pair[0], "ID") {
+                    match int(&pair[1]) {
+                        Ok(n) if n > 0 => id = Some(n as u64),
+                        _ => return Reply::error("ERR client-id should be greater than 0"),
+                    }
+                } else if is(&pair[0], "ADDR") {
+                    addr = Some(String::from_utf8_lossy(&pair[1]).into_owned());
+                } else {
+                    return syntax_error();
+                }
+            }
+            Reply::Integer(ctx.server.kill_clients(id, addr.as_deref()) as i64)
+        }
         _ => Reply::error(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
             sub

@@ -39,12 +39,15 @@ pub async fn run(
     }
     let _ = socket.set_nodelay(true);
     let id = state.new_client_id();
+    // Stopped by CLIENT KILL, or by the server's shutdown.
+    let kill = shutdown.child_token();
     state.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(
         id,
         ClientInfo {
             addr: peer,
             name: String::new(),
             connected: Instant::now(),
+            kill: kill.clone(),
         },
     );
     let mut session = Session {
@@ -52,7 +55,7 @@ pub async fn run(
         authenticated: settings.requirepass.is_none(),
         ..Session::default()
     };
-    if let Err(reason) = serve(&mut socket, &state, &mut session, &shutdown).await {
+    if let Err(reason) = serve(&mut socket, &state, &mut session, &kill).await {
         debug!(client = id, %peer, %reason, "connection closed");
     }
     state
@@ -63,7 +66,11 @@ pub async fn run(
 }
 
 /// Why a new connection is refused, as the error line Redis would send.
-fn refusal(state: &ServerState, settings: &super::ServerSettings, peer: SocketAddr) -> Option<String> {
+pub(crate) fn refusal(
+    state: &ServerState,
+    settings: &super::ServerSettings,
+    peer: SocketAddr,
+) -> Option<String> {
     let clients = state.clients.lock().unwrap_or_else(|e| e.into_inner()).len();
     if clients >= settings.maxclients {
         return Some("-ERR max number of clients reached\r\n".into());
@@ -218,4 +225,40 @@ fn eta_seconds(state: &ServerState, percent: f64) -> u64 {
     }
     let elapsed = state.started.elapsed().as_secs_f64();
     (elapsed * (100.0 - percent) / percent).ceil() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::ServerSettings;
+
+    #[test]
+    fn protected_mode_refuses_remote_clients_only_without_a_password() {
+        let remote: SocketAddr = "10.1.2.3:5000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let exposed = ServerState::new(ServerSettings::default(), CancellationToken::new(), true);
+        let settings = exposed.settings();
+        let denied = refusal(&exposed, &settings, remote).expect("a remote client is refused");
+        assert!(
+            denied.starts_with("-DENIED ") && denied.contains("requirepass"),
+            "{denied}"
+        );
+        assert_eq!(
+            refusal(&exposed, &settings, local),
+            None,
+            "loopback clients are served"
+        );
+        let with_password = ServerSettings {
+            requirepass: Some("pw".into()),
+            ..ServerSettings::default()
+        };
+        assert_eq!(refusal(&exposed, &with_password, remote), None);
+        let unprotected = ServerSettings {
+            protected_mode: false,
+            ..ServerSettings::default()
+        };
+        assert_eq!(refusal(&exposed, &unprotected, remote), None);
+        let loopback_only = ServerState::new(ServerSettings::default(), CancellationToken::new(), false);
+        assert_eq!(refusal(&loopback_only, &loopback_only.settings(), remote), None);
+    }
 }

@@ -53,6 +53,8 @@ pub struct ClientInfo {
     pub addr: SocketAddr,
     pub name: String,
     pub connected: Instant,
+    /// Cancelled by `CLIENT KILL`; the connection's loop watches it.
+    pub kill: CancellationToken,
 }
 
 pub struct ServerState {
@@ -209,6 +211,19 @@ impl ServerInfo for ServerState {
                 )
             })
             .collect()
+    }
+
+    fn kill_clients(&self, id: Option<u64>, addr: Option<&str>) -> usize {
+        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let mut killed = 0;
+        for (client_id, c) in clients.iter() {
+            if id.is_some_and(|i| i != *client_id) || addr.is_some_and(|a| a != c.addr.to_string()) {
+                continue;
+            }
+            c.kill.cancel();
+            killed += 1;
+        }
+        killed
     }
 
     fn shutdown(&self) {
