@@ -96,8 +96,10 @@ async fn serve(
 ) -> Result<(), String> {
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
+    // The name last copied into the clients table (for CLIENT LIST).
+    let mut listed_name: Option<Bytes> = None;
     loop {
-        let settings = state.settings();
+        let settings = state.connection_limits();
         // Run every complete request already buffered, in order.
         loop {
             let limits = if session.authenticated {
@@ -115,7 +117,24 @@ async fn serve(
                 }
             };
             state.commands_processed.fetch_add(1, Ordering::Relaxed);
-            let (reply, close) = match dispatch(state, session, args).await {
+            let action = dispatch(state, session, args).await;
+            if session.name != listed_name {
+                listed_name = session.name.clone();
+                let name = listed_name
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default()
+                    .into_owned();
+                if let Some(c) = state
+                    .clients
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(&session.id)
+                {
+                    c.name = name;
+                }
+            }
+            let (reply, close) = match action {
                 Action::Reply(reply) => (reply, false),
                 Action::ReplyAndClose(reply) => (reply, true),
             };
@@ -178,19 +197,7 @@ async fn dispatch(state: &Arc<ServerState>, session: &mut Session, args: Vec<Byt
         engine: engine.clone(),
         server: state.clone() as Arc<dyn ServerInfo>,
     };
-    let action = cmd::execute(&ctx, session, args).await;
-    if let Some(name) = &session.name {
-        let name = String::from_utf8_lossy(name).into_owned();
-        if let Some(c) = state
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(&session.id)
-        {
-            c.name = name;
-        }
-    }
-    action
+    cmd::execute(&ctx, session, args).await
 }
 
 /// What works before the data is loaded: PING, ECHO, INFO, HELLO; the rest

@@ -48,6 +48,15 @@ impl Default for ServerSettings {
     }
 }
 
+/// See [`ServerState::connection_limits`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub limits: Limits,
+    pub timeout_secs: u64,
+    pub max_query_buffer_bytes: usize,
+    pub max_output_bytes: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub addr: SocketAddr,
@@ -102,6 +111,18 @@ impl ServerState {
 
     pub fn settings(&self) -> ServerSettings {
         self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The settings a connection needs on every pass of its loop, copied
+    /// without allocating (the full [`ServerSettings`] holds strings).
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        let s = self.settings.read().unwrap_or_else(|e| e.into_inner());
+        ConnectionLimits {
+            limits: s.limits,
+            timeout_secs: s.timeout_secs,
+            max_query_buffer_bytes: s.max_query_buffer_bytes,
+            max_output_bytes: s.max_output_bytes,
+        }
     }
 
     pub fn new_client_id(&self) -> u64 {
