@@ -221,3 +221,40 @@ async fn resp3_after_hello_3() {
         .map(|(_, v)| v.clone());
     assert_eq!(proto, Some(Value::Int(3)));
 }
+
+#[tokio::test]
+async fn info_reports_every_section() {
+    let (_dir, d) = start();
+    let mut c = conn(&d).await;
+    let _: () = c.set("k", "v").await.unwrap();
+    let _: () = q(&mut c, &["SET", "t", "v", "EX", "100"]).await.unwrap();
+    let info: String = q(&mut c, &["INFO"]).await.unwrap();
+    for section in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# Keyspace",
+        "# Commandstats",
+        "# Wal",
+    ] {
+        assert!(info.contains(section), "missing {section} in:\n{info}");
+    }
+    for field in [
+        "role:master",
+        "db0:keys=2,expires=1",
+        "cmdstat_set:calls=2",
+        "wal_fsyncs:",
+        "loading:0",
+        "aof_fsync:always",
+    ] {
+        assert!(info.contains(field), "missing {field} in:\n{info}");
+    }
+    let wal: String = q(&mut c, &["INFO", "wal"]).await.unwrap();
+    assert!(
+        wal.contains("wal_next_offset:2") && !wal.contains("# Server"),
+        "{wal}"
+    );
+}

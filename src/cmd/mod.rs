@@ -34,6 +34,9 @@ pub trait ServerInfo: Send + Sync {
     fn requirepass(&self) -> Option<String>;
     /// `CLIENT LIST` lines.
     fn client_list(&self) -> String;
+    /// Counts one call of `name` (a known command, upper case) that took
+    /// `micros` (`INFO commandstats`).
+    fn count_command(&self, name: &str, micros: u64);
     /// Closes the clients matching the filters (`CLIENT KILL`); how many.
     fn kill_clients(&self, id: Option<u64>, addr: Option<&str>) -> usize;
     /// Asks the server to stop (`SHUTDOWN`).
@@ -71,23 +74,26 @@ pub struct Context {
 pub async fn execute(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> Action {
     let name = args[0].to_ascii_uppercase();
     let name = String::from_utf8_lossy(&name).into_owned();
-    if !session.authenticated && !matches!(name.as_str(), "AUTH" | "HELLO" | "QUIT") {
+    let started = std::time::Instant::now();
+    let action = execute_named(ctx, session, &name, args).await;
+    ctx.server
+        .count_command(&name, started.elapsed().as_micros() as u64);
+    action
+}
+
+async fn execute_named(ctx: &Context, session: &mut Session, name: &str, args: Vec<Bytes>) -> Action {
+    if !session.authenticated && !matches!(name, "AUTH" | "HELLO" | "QUIT") {
         return Action::Reply(Reply::error("NOAUTH Authentication required."));
     }
-    if session.multi.is_some()
-        && !matches!(
-            name.as_str(),
-            "EXEC" | "DISCARD" | "MULTI" | "WATCH" | "QUIT" | "RESET"
-        )
-    {
-        return Action::Reply(transaction::queue(session, &name, args));
+    if session.multi.is_some() && !matches!(name, "EXEC" | "DISCARD" | "MULTI" | "WATCH" | "QUIT" | "RESET") {
+        return Action::Reply(transaction::queue(session, name, args));
     }
-    match name.as_str() {
+    match name {
         "QUIT" => Action::ReplyAndClose(Reply::ok()),
         "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" => {
-            Action::Reply(transaction::execute(ctx, session, &name, &args).await)
+            Action::Reply(transaction::execute(ctx, session, name, &args).await)
         }
-        _ => Action::Reply(run(ctx, session, &name, &args).await),
+        _ => Action::Reply(run(ctx, session, name, &args).await),
     }
 }
 

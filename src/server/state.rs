@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::cmd::server::ALL_COMMANDS;
 use crate::cmd::{ServerInfo, Session};
 use crate::engine::{Engine, LoadProgress};
 use crate::protocol::Limits;
@@ -80,6 +81,9 @@ pub struct ServerState {
     exit_code: AtomicI32,
     /// Whether any listener is bound beyond loopback.
     pub exposed: bool,
+    /// Calls and microseconds per command, indexed like
+    /// [`crate::cmd::server::ALL_COMMANDS`].
+    command_calls: Box<[(AtomicU64, AtomicU64)]>,
 }
 
 impl ServerState {
@@ -97,6 +101,7 @@ impl ServerState {
             shutdown,
             exit_code: AtomicI32::new(0),
             exposed,
+            command_calls: ALL_COMMANDS.iter().map(|_| Default::default()).collect(),
         })
     }
 
@@ -166,6 +171,7 @@ impl ServerInfo for ServerState {
                 ],
             ),
             ("memory", vec![f("used_memory_rss", rss_bytes().to_string())]),
+            ("commandstats", self.command_stats()),
             (
                 "stats",
                 vec![
@@ -234,6 +240,13 @@ impl ServerInfo for ServerState {
             .collect()
     }
 
+    fn count_command(&self, name: &str, micros: u64) {
+        if let Some(i) = ALL_COMMANDS.iter().position(|c| *c == name) {
+            self.command_calls[i].0.fetch_add(1, Ordering::Relaxed);
+            self.command_calls[i].1.fetch_add(micros, Ordering::Relaxed);
+        }
+    }
+
     fn kill_clients(&self, id: Option<u64>, addr: Option<&str>) -> usize {
         let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         let mut killed = 0;
@@ -249,6 +262,28 @@ impl ServerInfo for ServerState {
 
     fn shutdown(&self) {
         self.shutdown.cancel();
+    }
+}
+
+impl ServerState {
+    fn command_stats(&self) -> Vec<(String, String)> {
+        ALL_COMMANDS
+            .iter()
+            .zip(self.command_calls.iter())
+            .filter_map(|(name, (calls, usec))| {
+                let calls = calls.load(Ordering::Relaxed);
+                let usec = usec.load(Ordering::Relaxed);
+                (calls > 0).then(|| {
+                    (
+                        format!("cmdstat_{}", name.to_ascii_lowercase()),
+                        format!(
+                            "calls={calls},usec={usec},usec_per_call={:.2},rejected_calls=0,failed_calls=0",
+                            usec as f64 / calls as f64
+                        ),
+                    )
+                })
+            })
+            .collect()
     }
 }
 
