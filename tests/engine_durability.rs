@@ -280,3 +280,31 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[test]
+fn a_command_too_large_for_one_record_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let mut cfg = config(dir.path(), &now);
+    cfg.log.max_record_bytes = 4096;
+    let engine = Engine::open(cfg).unwrap();
+    let big = "x".repeat(3000);
+    // Two values of 3000 bytes in one transaction: one record over the limit.
+    let atomic = Command::Atomic {
+        commands: vec![set("a", &big), set("b", &big)],
+        watched: vec![],
+    };
+    let err = engine.execute_blocking(atomic).unwrap_err();
+    assert!(
+        matches!(err, EngineError::RecordTooLarge { max: 4096, .. }),
+        "{err}"
+    );
+    assert_eq!(engine.get(b"a"), None, "nothing of the refused command happened");
+    assert_eq!(
+        engine.execute_blocking(set("c", "small")).unwrap(),
+        Outcome::Ok,
+        "no fence"
+    );
+    assert_eq!(engine.execute_blocking(set("a", &big)).unwrap(), Outcome::Ok);
+    assert!(engine.fenced().is_none());
+}

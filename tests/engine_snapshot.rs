@@ -254,3 +254,36 @@ fn overwriting_the_same_keys_forever_keeps_disk_use_bounded() {
         "disk use did not grow with the history"
     );
 }
+
+#[test]
+fn a_snapshot_keeps_expired_keys_so_a_later_persist_survives_replay() {
+    // The snapshot thread's clock may be past a deadline that the writer,
+    // a moment earlier (or after a clock step back), saw as live and then
+    // removed with PERSIST. Replay of that PERSIST needs the key in the
+    // snapshot.
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000_000));
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    let with_deadline = Command::Set {
+        key: b("k"),
+        value: b("v"),
+        condition: Default::default(),
+        ttl: walkv::engine::Ttl::In(100),
+        get: false,
+    };
+    engine.execute_blocking(with_deadline).unwrap();
+    now.store(1_000_500, Ordering::SeqCst); // past the deadline
+    let info = engine.snapshot_blocking().unwrap();
+    assert_eq!(info.keys, 1, "the expired key is in the snapshot");
+    now.store(1_000_050, Ordering::SeqCst); // the clock steps back
+    let persisted = engine.execute_blocking(Command::Persist { key: b("k") }).unwrap();
+    assert_eq!(persisted, walkv::engine::Outcome::Int(1));
+    drop(engine);
+    now.store(2_000_000, Ordering::SeqCst);
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    assert_eq!(
+        engine.get(b"k"),
+        Some(b("v")),
+        "the acknowledged PERSIST survived"
+    );
+}

@@ -30,8 +30,9 @@ pub struct Shared {
     pub(crate) last_snapshot: Mutex<Option<SnapshotInfo>>,
     pub(crate) snapshot_running: AtomicBool,
     pub(crate) commands: AtomicU64,
-    /// Keeps the data directory locked for the life of the engine.
-    _lock: std::fs::File,
+    /// Keeps the data directory locked until [`Engine::close`] (or the last
+    /// handle's drop) releases it, after the writer and any snapshot stopped.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 /// The log's figures, for `INFO`.
@@ -80,7 +81,7 @@ impl Engine {
             last_snapshot: Mutex::new(recovered.last_snapshot),
             snapshot_running: AtomicBool::new(false),
             commands: AtomicU64::new(0),
-            _lock: recovered.lock,
+            lock: Mutex::new(Some(recovered.lock)),
         });
         let (tx, rx) = flume::bounded(config.queue_depth.max(1));
         let writer = Writer::new(
@@ -184,6 +185,9 @@ impl Engine {
         if let Some(handle) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = handle.join();
         }
+        // The writer has closed the log (and waited for a running snapshot):
+        // nothing of ours touches the directory any more.
+        drop(self.shared.lock.lock().unwrap_or_else(|e| e.into_inner()).take());
         result
     }
 
@@ -249,7 +253,8 @@ impl Engine {
 
     /// How many of `keys` exist, counting repeats (`EXISTS`).
     pub fn exists(&self, keys: &[Bytes]) -> usize {
-        keys.iter().filter(|k| self.get_entry(k).is_some()).count()
+        // One consistent moment, as MGET: never half of an atomic batch.
+        self.get_many(keys).iter().filter(|v| v.is_some()).count()
     }
 
     pub fn expiry(&self, key: &[u8]) -> KeyExpiry {

@@ -12,19 +12,65 @@ use super::mutation::Mutation;
 use super::table::{Entry, Lookup, Table};
 use crate::log::Offset;
 
+type PendingEntry = (Offset, Option<Entry>);
+
 /// Changes computed but not yet applied to the table, newest per key.
 #[derive(Default)]
 pub struct Pending {
     /// `None` marks a removal; the offset is the record that made the change.
-    keys: HashMap<Bytes, (Offset, Option<Entry>)>,
+    keys: HashMap<Bytes, PendingEntry>,
     /// Set by a `FlushAll` in the batch: keys not in `keys` are gone.
     flushed_at: Option<Offset>,
+    /// How to undo the command being computed, newest last, so that a
+    /// command refused after computing (its record is too large) leaves the
+    /// batch as it was.
+    undo: Vec<Undo>,
+}
+
+enum Undo {
+    Key(Bytes, Option<PendingEntry>),
+    Flush(HashMap<Bytes, PendingEntry>, Option<Offset>),
 }
 
 impl Pending {
     pub fn clear(&mut self) {
         self.keys.clear();
         self.flushed_at = None;
+        self.undo.clear();
+    }
+
+    /// Starts a command: what it changes from here on can be rolled back.
+    pub fn begin(&mut self) {
+        self.undo.clear();
+    }
+
+    /// Takes back every change since [`Pending::begin`].
+    pub fn rollback(&mut self) {
+        while let Some(undo) = self.undo.pop() {
+            match undo {
+                Undo::Key(key, Some(old)) => {
+                    self.keys.insert(key, old);
+                }
+                Undo::Key(key, None) => {
+                    self.keys.remove(&key);
+                }
+                Undo::Flush(keys, flushed_at) => {
+                    self.keys = keys;
+                    self.flushed_at = flushed_at;
+                }
+            }
+        }
+    }
+
+    fn put(&mut self, key: Bytes, value: PendingEntry) {
+        let old = self.keys.insert(key.clone(), value);
+        self.undo.push(Undo::Key(key, old));
+    }
+
+    fn flush(&mut self, lsn: Offset) {
+        let keys = std::mem::take(&mut self.keys);
+        self.undo.push(Undo::Flush(keys, self.flushed_at));
+        self.flushed_at = Some(lsn);
     }
 }
 
@@ -81,7 +127,7 @@ impl Effects<'_> {
             expire_at_ms,
             lsn: self.lsn,
         };
-        self.pending.keys.insert(key.clone(), (self.lsn, Some(entry)));
+        self.pending.put(key.clone(), (self.lsn, Some(entry)));
         self.out.push(Mutation::Set {
             key,
             value,
@@ -96,7 +142,7 @@ impl Effects<'_> {
         }
         entry.expire_at_ms = expire_at_ms;
         entry.lsn = self.lsn;
-        self.pending.keys.insert(key.clone(), (self.lsn, Some(entry)));
+        self.pending.put(key.clone(), (self.lsn, Some(entry)));
         self.out.push(Mutation::SetDeadline { key, expire_at_ms });
     }
 
@@ -107,7 +153,7 @@ impl Effects<'_> {
         if found == Lookup::Missing {
             return false;
         }
-        self.pending.keys.insert(key.clone(), (self.lsn, None));
+        self.pending.put(key.clone(), (self.lsn, None));
         match self.out.last_mut() {
             Some(Mutation::Delete { keys }) => keys.push(key),
             _ => self.out.push(Mutation::Delete { keys: vec![key] }),
@@ -179,8 +225,7 @@ impl Effects<'_> {
                 only_if_absent,
             } => self.do_rename(from, to, only_if_absent),
             Command::FlushAll => {
-                self.pending.keys.clear();
-                self.pending.flushed_at = Some(self.lsn);
+                self.pending.flush(self.lsn);
                 self.out.push(Mutation::FlushAll);
                 Ok(Outcome::Ok)
             }

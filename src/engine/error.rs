@@ -31,6 +31,11 @@ pub enum EngineError {
         source: std::io::Error,
     },
 
+    /// The command's effect would make a log record over `max_record_bytes`;
+    /// nothing was done.
+    #[error("the command's record of {len} bytes exceeds the maximum record size of {max} bytes")]
+    RecordTooLarge { len: usize, max: u32 },
+
     #[error("a snapshot is already in progress")]
     SnapshotInProgress,
 

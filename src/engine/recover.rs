@@ -78,6 +78,10 @@ pub fn recover(config: &EngineConfig, progress: &LoadProgress) -> Result<Recover
     // Finish what a crash may have interrupted after that snapshot was made
     // durable: the segments and snapshots it supersedes.
     if let Some((info, _)) = &chosen {
+        // The snapshot's directory entry must be durable before the segments
+        // it replaces go (a crash may have come between its rename and the
+        // directory fsync).
+        log::dir::sync_dir(&config.dir)?;
         log.remove_below(info.offset)?;
         snapshot::remove_older(&config.dir, info.offset)?;
     }
@@ -183,11 +187,19 @@ fn replay(log: &Log, from: Offset, table: &Table, progress: &LoadProgress) -> Re
     let (mut records, mut bytes) = (0u64, 0u64);
     while let Some((offset, payload)) = reader.next_record()? {
         let payload = Bytes::copy_from_slice(payload);
-        let mutation = Mutation::decode(&payload).map_err(|e| EngineError::Corruption {
-            file: log.dir().to_path_buf(),
-            offset,
-            reason: format!("record at log offset {offset} does not decode: {e}"),
-        })?;
+        let mutation = match Mutation::decode(&payload) {
+            Ok(mutation) => mutation,
+            Err(e) => {
+                let (file, position) = reader.last_location();
+                return Err(EngineError::Corruption {
+                    file: file.to_path_buf(),
+                    offset: position,
+                    reason: format!(
+                        "record at log offset {offset} passes its checksum but does not decode: {e}"
+                    ),
+                });
+            }
+        };
         table.apply(&mutation, offset);
         records += 1;
         bytes += payload.len() as u64 + log::record::RECORD_HEADER_BYTES as u64;

@@ -181,6 +181,7 @@ impl Writer {
             return;
         }
         let lsn = self.log.next_offset() + self.payloads.len() as u64;
+        self.pending.begin();
         let mut effects = Effects {
             table: &self.shared.table,
             pending: &mut self.pending,
@@ -199,7 +200,21 @@ impl Writer {
                 } else {
                     Mutation::Batch(out)
                 };
-                self.payloads.push(mutation.encode());
+                let payload = mutation.encode();
+                let max = self.log.config().max_record_bytes;
+                if payload.len() > max as usize {
+                    // Refuse this command alone; the rest of the batch and
+                    // the engine carry on.
+                    self.pending.rollback();
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(EngineError::RecordTooLarge {
+                            len: payload.len(),
+                            max,
+                        }));
+                    }
+                    return;
+                }
+                self.payloads.push(payload);
                 self.mutations.push((lsn, mutation));
                 Some(lsn)
             }
@@ -442,7 +457,25 @@ impl Writer {
         wal.next_offset = self.log.next_offset();
     }
 
-    fn close(self, reply: oneshot::Sender<Result<()>>) {
+    fn close(mut self, reply: oneshot::Sender<Result<()>>) {
+        // A snapshot thread still writes into the directory: let it finish
+        // (and clean up after it) before the directory is released.
+        while self.snapshot_running {
+            match self.rx.recv() {
+                Ok(Request::SnapshotDone(result)) => self.finish_snapshot(result),
+                Ok(Request::Execute { reply: Some(r), .. }) => {
+                    let _ = r.send(Err(EngineError::Closed));
+                }
+                Ok(Request::Snapshot { reply: Some(r) }) => {
+                    let _ = r.send(Err(EngineError::Closed));
+                }
+                Ok(Request::Close { reply: r }) => {
+                    let _ = r.send(Err(EngineError::Closed));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
         let result = match self.fenced_error() {
             Some(err) => Err(err),
             None => self.log.close().map_err(EngineError::from),

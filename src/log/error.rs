@@ -38,7 +38,7 @@ pub enum LogError {
     },
 
     /// Another process (or another `Log` in this one) holds the directory lock.
-    #[error("log directory {} is locked by another process", dir.display())]
+    #[error("directory {} is locked by another process", dir.display())]
     Locked { dir: PathBuf },
 
     /// A payload is larger than `max_record_bytes`; nothing was written.

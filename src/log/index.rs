@@ -18,6 +18,7 @@
 //! segment's index, which is what an unclean shutdown leaves behind.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
@@ -171,17 +172,32 @@ impl Index {
         Some(u32::from_le_bytes(e[4..8].try_into().expect("4 bytes")) as u64)
     }
 
-    /// Records the next entry. The caller checked [`Index::is_full`].
-    pub fn push(&mut self, pos: u64) {
+    /// Records the entries of the next records, whose store positions are
+    /// `positions`, with one `pwrite`. The caller checked [`Index::room`].
+    ///
+    /// Entries are written with `pwrite`, not through the mapping: the
+    /// preallocated tail is a sparse hole, and a store through a mapping into
+    /// a hole needs a disk block; on a full disk the kernel answers that with
+    /// SIGBUS, which would kill the process instead of fencing the log. A
+    /// `pwrite` returns ENOSPC. Reads through the mapping see the same page
+    /// cache, so they stay coherent.
+    pub fn push_all(&mut self, positions: &[u64]) -> Result<()> {
         assert!(
-            self.len < self.capacity,
-            "index push past capacity: len {} capacity {}",
+            positions.len() as u64 <= self.room(),
+            "index push past capacity: len {} + {} > capacity {}",
             self.len,
+            positions.len(),
             self.capacity
         );
-        let start = file_len_for(self.len) as usize;
-        self.mmap[start..start + INDEX_ENTRY_BYTES].copy_from_slice(&entry(self.len, pos));
-        self.len += 1;
+        let mut bytes = Vec::with_capacity(positions.len() * INDEX_ENTRY_BYTES);
+        for (i, &pos) in positions.iter().enumerate() {
+            bytes.extend_from_slice(&entry(self.len + i as u64, pos));
+        }
+        self.file
+            .write_all_at(&bytes, file_len_for(self.len))
+            .map_err(|e| LogError::io("writing index", &self.path, e))?;
+        self.len += positions.len() as u64;
+        Ok(())
     }
 
     /// Makes room for `capacity` entries (never fewer than are written).
@@ -246,8 +262,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("00000000000000000000.index");
         let mut index = Index::rebuild(&path, 0, &[], 100).unwrap();
-        index.push(32);
-        index.push(50);
+        index.push_all(&[32, 50]).unwrap();
         index.seal().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), file_len_for(2));
         assert!(index.is_full());
@@ -260,8 +275,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("00000000000000000003.index");
         let mut index = Index::rebuild(&path, 3, &[], 4).unwrap();
-        index.push(32);
-        index.push(47);
+        index.push_all(&[32, 47]).unwrap();
         // Dropped without seal: what a crash leaves (the page cache kept the
         // mapped writes, the file keeps its full preallocated size).
         drop(index);
@@ -269,7 +283,7 @@ mod tests {
         let mut again = Index::open_checked(&path, 3, &[32, 47]).unwrap().unwrap();
         assert_eq!((again.entries(), again.room()), (2, 2));
         assert_eq!(again.position(1), Some(47));
-        again.push(60);
+        again.push_all(&[60]).unwrap();
         assert_eq!(again.position(2), Some(60));
     }
 

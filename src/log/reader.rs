@@ -28,6 +28,8 @@ pub struct LogReader {
     /// Kept apart from `current` so that error paths can name the file while
     /// a payload borrowed from `current` is being returned elsewhere.
     current_path: PathBuf,
+    /// The store position of the record returned last.
+    last_pos: u64,
     next: Offset,
     max_payload: u32,
 }
@@ -38,9 +40,16 @@ impl LogReader {
             parts: parts.into(),
             current: None,
             current_path: PathBuf::new(),
+            last_pos: 0,
             next: from,
             max_payload,
         }
+    }
+
+    /// The store file and byte position of the record returned last, for
+    /// errors about its contents.
+    pub fn last_location(&self) -> (&std::path::Path, u64) {
+        (&self.current_path, self.last_pos)
     }
 
     /// The offset of the record the next call returns.
@@ -71,8 +80,9 @@ impl LogReader {
         let pos = reader.position();
         let path = &self.current_path;
         match reader.next(offset)? {
-            Next::Record { payload, .. } => {
+            Next::Record { payload, pos } => {
                 self.next += 1;
+                self.last_pos = pos;
                 Ok(Some((offset, payload)))
             }
             Next::End => Err(LogError::corruption(

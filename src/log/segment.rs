@@ -120,10 +120,15 @@ impl Segment {
             return Ok(0);
         }
         let mut pos = self.store.append_framed(scratch)?;
-        for payload in &payloads[..count] {
-            self.index.push(pos);
-            pos += record::framed_len(payload.as_ref().len()) as u64;
-        }
+        let positions: Vec<u64> = payloads[..count]
+            .iter()
+            .map(|payload| {
+                let at = pos;
+                pos += record::framed_len(payload.as_ref().len()) as u64;
+                at
+            })
+            .collect();
+        self.index.push_all(&positions)?;
         Ok(count)
     }
 

@@ -368,6 +368,10 @@ fn recover_segments(dir: &Path, stores: &[Offset], config: &LogConfig) -> Result
     if segments.is_empty() {
         segments.push(Segment::create(dir, 0, config)?);
     }
+    // What the last store holds may be in the page cache only (a process
+    // killed between its write and its fsync): make it durable before anyone
+    // reads it, so that nothing served after a restart can still be lost.
+    segments.last().expect("never empty").sync()?;
     recovery.segments = segments.len();
     Ok((segments, recovery))
 }
