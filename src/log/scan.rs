@@ -324,55 +324,44 @@ mod tests {
         v
     }
 
-    fn tail_of(bytes: &[u8]) -> (tempfile::NamedTempFile, u64) {
+    /// Runs `check` on a [`Tail`] over a file holding `bytes`.
+    fn with_tail(bytes: &[u8], check: impl FnOnce(&Tail)) {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut f, bytes).unwrap();
-        (f, bytes.len() as u64)
+        let file = f.reopen().unwrap();
+        check(&Tail {
+            file: &file,
+            path: f.path(),
+            file_len: bytes.len() as u64,
+        });
     }
 
     #[test]
     fn finds_a_valid_record_after_garbage() {
         let mut bytes = vec![0xAB; 37];
         bytes.extend(records(10..11));
-        let (f, len) = tail_of(&bytes);
-        let file = f.reopen().unwrap();
-        let tail = Tail {
-            file: &file,
-            path: f.path(),
-            file_len: len,
-        };
-        assert_eq!(tail.find_valid_record(0, 9, 1024).unwrap(), Some((37, 10)));
-        assert_eq!(tail.find_valid_record(0, 11, 1024).unwrap(), None);
+        with_tail(&bytes, |tail| {
+            assert_eq!(tail.find_valid_record(0, 9, 1024).unwrap(), Some((37, 10)));
+            assert_eq!(tail.find_valid_record(0, 11, 1024).unwrap(), None);
+        });
     }
 
     #[test]
     fn finds_a_record_straddling_two_windows() {
         let mut bytes = vec![0xAB; CHUNK_BYTES - 5];
         bytes.extend(records(3..4));
-        let (f, len) = tail_of(&bytes);
-        let file = f.reopen().unwrap();
-        let tail = Tail {
-            file: &file,
-            path: f.path(),
-            file_len: len,
-        };
-        assert_eq!(
-            tail.find_valid_record(0, 3, 1024).unwrap(),
-            Some(((CHUNK_BYTES - 5) as u64, 3))
-        );
+        with_tail(&bytes, |tail| {
+            let found = tail.find_valid_record(0, 3, 1024).unwrap();
+            assert_eq!(found, Some(((CHUNK_BYTES - 5) as u64, 3)));
+        });
     }
 
     #[test]
     fn garbage_alone_has_no_valid_record() {
         let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
-        let (f, len) = tail_of(&bytes);
-        let file = f.reopen().unwrap();
-        let tail = Tail {
-            file: &file,
-            path: f.path(),
-            file_len: len,
-        };
-        assert_eq!(tail.find_valid_record(0, 0, 1 << 20).unwrap(), None);
-        assert!(!tail.all_zero_from(0).unwrap());
+        with_tail(&bytes, |tail| {
+            assert_eq!(tail.find_valid_record(0, 0, 1 << 20).unwrap(), None);
+            assert!(!tail.all_zero_from(0).unwrap());
+        });
     }
 }
