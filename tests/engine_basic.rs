@@ -207,3 +207,32 @@ fn fsync_policies_sync_as_documented() {
     assert_eq!(syncs[0], 300, "always: one fsync per sequential write");
     assert_eq!(syncs[1], 0, "no: the engine never fsyncs on its own");
 }
+
+#[test]
+fn a_write_that_keeps_a_deadline_in_its_last_millisecond_keeps_the_key() {
+    use walkv::engine::{Condition, KeyExpiry, Ttl};
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    let set = |ttl| Command::Set {
+        key: b("k"),
+        value: b("7"),
+        condition: Condition::Always,
+        ttl,
+        get: false,
+    };
+    engine.execute_blocking(set(Ttl::In(500))).unwrap(); // deadline 1500
+    now.store(1_500, Ordering::SeqCst); // still live: expired only once now > deadline
+    assert_eq!(engine.execute_blocking(set(Ttl::Keep)).unwrap(), Outcome::Ok);
+    assert_eq!(
+        engine.expiry(b"k"),
+        KeyExpiry::At(1_500),
+        "KEEPTTL kept key and deadline"
+    );
+    let incr = Command::IncrementBy { key: b("k"), by: 1 };
+    assert_eq!(engine.execute_blocking(incr).unwrap(), Outcome::Int(8));
+    assert_eq!(engine.get(b"k"), Some(b("8")));
+    // A *new* deadline at now is in the past, as in Redis: the key goes.
+    assert_eq!(engine.execute_blocking(set(Ttl::At(1_500))).unwrap(), Outcome::Ok);
+    assert_eq!(engine.get(b"k"), None);
+}

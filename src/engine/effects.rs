@@ -117,11 +117,9 @@ impl Effects<'_> {
     }
 
     /// Sets `key`; a deadline already past is logged as a removal instead.
+    /// Sets `key` with a deadline it already had (or none). A kept deadline
+    /// is never past: the key was live a moment ago (`now <= deadline`).
     fn set(&mut self, key: Bytes, value: Bytes, expire_at_ms: Option<u64>) {
-        if expire_at_ms.is_some_and(|at| at <= self.now_ms) {
-            self.remove(key);
-            return;
-        }
         let entry = Entry {
             value: value.clone(),
             expire_at_ms,
@@ -133,6 +131,16 @@ impl Effects<'_> {
             value,
             expire_at_ms,
         });
+    }
+
+    /// Sets `key` with a newly given deadline; one at or before now is logged
+    /// as a removal instead, as Redis does for a deadline in the past.
+    fn set_new_deadline(&mut self, key: Bytes, value: Bytes, expire_at_ms: Option<u64>) {
+        if expire_at_ms.is_some_and(|at| at <= self.now_ms) {
+            self.remove(key);
+        } else {
+            self.set(key, value, expire_at_ms);
+        }
     }
 
     fn set_deadline(&mut self, key: Bytes, mut entry: Entry, expire_at_ms: Option<u64>) {
@@ -276,7 +284,11 @@ impl Effects<'_> {
         if allowed {
             let current = old.as_ref().and_then(|e| e.expire_at_ms);
             let at = self.deadline(ttl, current, "set")?;
-            self.set(key, value, at);
+            if matches!(ttl, Ttl::At(_) | Ttl::In(_)) {
+                self.set_new_deadline(key, value, at);
+            } else {
+                self.set(key, value, at);
+            }
         }
         Ok(match (get, old) {
             (true, Some(old)) => Outcome::Value(old.value),
