@@ -258,3 +258,24 @@ async fn info_reports_every_section() {
         "{wal}"
     );
 }
+
+#[tokio::test]
+async fn save_and_lastsave() {
+    let (_dir, d) = start();
+    let mut c = conn(&d).await;
+    assert_eq!(
+        q::<i64>(&mut c, &["LASTSAVE"]).await.unwrap(),
+        0,
+        "no snapshot yet"
+    );
+    let _: () = c.set("k", "v").await.unwrap();
+    let _: () = q(&mut c, &["SAVE"]).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let last: i64 = q(&mut c, &["LASTSAVE"]).await.unwrap();
+    assert!((now - 5..=now).contains(&last), "LASTSAVE {last}, now {now}");
+    let started: String = q(&mut c, &["BGSAVE"]).await.unwrap();
+    assert_eq!(started, "Background saving started");
+}

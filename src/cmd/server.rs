@@ -91,9 +91,11 @@ pub async fn run(ctx: &Context, session: &mut Session, name: &str, args: &[Bytes
                 Reply::bulk(now.subsec_micros().to_string()),
             ])
         }
-        "LASTSAVE" => Reply::Integer(ctx.engine.last_snapshot().map_or(0, |s| {
-            (ctx.engine.now_ms() as i64 - s.duration.as_millis() as i64) / 1000
-        })),
+        "LASTSAVE" => Reply::Integer(
+            ctx.engine
+                .last_snapshot()
+                .map_or(0, |s| (s.created_ms / 1000) as i64),
+        ),
         "SAVE" => match ctx.engine.snapshot().await {
             Ok(_) => Reply::ok(),
             Err(err) => engine_error(&err),

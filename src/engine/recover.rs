@@ -140,7 +140,7 @@ fn load_newest_snapshot(
         let table = Table::default();
         let started = Instant::now();
         match snapshot::load(path, *offset, &table)? {
-            Ok(keys) => {
+            Ok(snapshot::Loaded { keys, created_ms }) => {
                 let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
                 info!(file = %path.display(), keys, offset, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot loaded");
                 let info = SnapshotInfo {
@@ -149,6 +149,7 @@ fn load_newest_snapshot(
                     keys,
                     bytes,
                     duration: started.elapsed(),
+                    created_ms,
                 };
                 return Ok((table, Some((info, keys))));
             }

@@ -49,6 +49,8 @@ pub struct SnapshotInfo {
     pub keys: u64,
     pub bytes: u64,
     pub duration: Duration,
+    /// When it was taken, ms since the Unix epoch (`LASTSAVE`).
+    pub created_ms: u64,
 }
 
 pub fn path_for(dir: &Path, offset: Offset) -> PathBuf {
@@ -138,6 +140,7 @@ pub fn write(dir: &Path, offset: Offset, table: &Table, now_ms: u64) -> Result<S
         keys,
         bytes,
         duration: started.elapsed(),
+        created_ms: now_ms,
     };
     info!(file = %info.path.display(), offset, keys, bytes, elapsed_ms = info.duration.as_millis() as u64, "snapshot written");
     Ok(info)
@@ -176,10 +179,21 @@ pub struct Damage {
     pub reason: String,
 }
 
+/// What loading a snapshot found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    pub keys: u64,
+    pub created_ms: u64,
+}
+
 /// Loads the snapshot at `path` into `table` (which should be empty). The
 /// checksum covers the whole file and is only known at its end, so on
 /// `Err` the table holds a partial load and must be discarded.
-pub fn load(path: &Path, expected_offset: Offset, table: &Table) -> Result<std::result::Result<u64, Damage>> {
+pub fn load(
+    path: &Path,
+    expected_offset: Offset,
+    table: &Table,
+) -> Result<std::result::Result<Loaded, Damage>> {
     let file = File::open(path).map_err(|e| EngineError::io("opening", path, e))?;
     let mut input = Checksummed::new(BufReader::with_capacity(1 << 20, file));
     Ok(read_entries(&mut input, expected_offset, table))
@@ -189,7 +203,7 @@ fn read_entries(
     input: &mut Checksummed<BufReader<File>>,
     expected: Offset,
     table: &Table,
-) -> std::result::Result<u64, Damage> {
+) -> std::result::Result<Loaded, Damage> {
     let damage = |input: &Checksummed<_>, reason: String| Damage {
         offset: input.position,
         reason,
@@ -270,7 +284,11 @@ fn read_entries(
     {
         return Err(damage(input, "bytes after the checksum".into()));
     }
-    Ok(count)
+    let created_ms = u64::from_le_bytes(header[24..32].try_into().expect("8 bytes"));
+    Ok(Loaded {
+        keys: count,
+        created_ms,
+    })
 }
 
 /// A reader or writer that checksums every byte through it.
@@ -387,7 +405,14 @@ mod tests {
         assert_eq!(info.keys, 1000);
         assert_eq!(list(dir.path()).unwrap(), vec![(77, info.path.clone())]);
         let loaded = Table::default();
-        assert_eq!(load(&info.path, 77, &loaded).unwrap().unwrap(), 1000);
+        let found = load(&info.path, 77, &loaded).unwrap().unwrap();
+        assert_eq!(
+            found,
+            Loaded {
+                keys: 1000,
+                created_ms: 5
+            }
+        );
         for i in 0..1000 {
             let key = format!("key{i}");
             let (a, b) = (
