@@ -209,3 +209,70 @@ fn shutdown_save_snapshots_then_stops_cleanly() {
         "{line}"
     );
 }
+
+#[test]
+fn a_full_disk_fences_writes_and_exits_5_losing_nothing_acknowledged() {
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !is_root {
+        eprintln!("SKIPPED: needs root to mount a small tmpfs (CI runs as root)");
+        return;
+    }
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.path().to_path_buf());
+    let data = mount.path().join("data");
+    let mut d = Daemon::spawn(&data, &[], &[("WALKV_STORAGE__MAX_SEGMENT_BYTES", "65536")]);
+    d.wait_for_log("ready to accept commands");
+    let mut c = sync_conn(&d);
+    let value = "x".repeat(1000);
+    let mut acked = Vec::new();
+    let error = loop {
+        let key = format!("k{}", acked.len());
+        match c.set::<_, _, ()>(&key, &value) {
+            Ok(()) => acked.push(key),
+            Err(err) => break err,
+        }
+        assert!(acked.len() < 5_000, "the disk never filled");
+    };
+    assert!(error.to_string().contains("MISCONF"), "{error}");
+    assert_eq!(
+        d.wait().code(),
+        Some(5),
+        "a failed write stops the daemon with exit code 5"
+    );
+
+    let copy = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&data)
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::remove_file(copy.path().join("data/LOCK")).ok();
+    let d = Daemon::start(&copy.path().join("data"), &[]);
+    let mut c = sync_conn(&d);
+    for key in &acked {
+        assert_eq!(
+            c.get::<_, Option<String>>(key).unwrap().as_deref(),
+            Some(value.as_str()),
+            "lost {key}"
+        );
+    }
+}

@@ -136,12 +136,33 @@ impl Index {
                 return Err(format!("entry {rel} disagrees with the store"));
             }
         }
-        let tail_start = file_len_for(positions.len() as u64) as usize;
-        if let Some(i) = self.mmap[tail_start..].iter().position(|&b| b != 0) {
-            let rel = (i / INDEX_ENTRY_BYTES) as u64 + positions.len() as u64;
-            return Err(format!("entry {rel} points past the store's last record"));
+        match self.first_nonzero_after(file_len_for(positions.len() as u64)) {
+            Ok(None) => Ok(()),
+            Ok(Some(at)) => {
+                let rel = (at - FILE_HEADER_BYTES as u64) / INDEX_ENTRY_BYTES as u64;
+                Err(format!("entry {rel} points past the store's last record"))
+            }
+            Err(e) => Err(format!("reading the index tail failed ({e})")),
         }
-        Ok(())
+    }
+
+    /// The position of the first non-zero byte from `start` on. Read with
+    /// `pread`, not through the mapping: the preallocated tail is a sparse
+    /// hole, and on some filesystems (tmpfs) a read fault in a hole allocates
+    /// a page, which on a full filesystem is SIGBUS rather than an error.
+    fn first_nonzero_after(&self, start: u64) -> std::io::Result<Option<u64>> {
+        let end = file_len_for(self.capacity);
+        let mut buf = vec![0u8; (1 << 20).min((end - start.min(end)) as usize)];
+        let mut at = start;
+        while at < end {
+            let n = ((end - at) as usize).min(buf.len());
+            self.file.read_exact_at(&mut buf[..n], at)?;
+            if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
+                return Ok(Some(at + i as u64));
+            }
+            at += n as u64;
+        }
+        Ok(None)
     }
 
     fn entry_bytes(&self, rel: u64) -> &[u8] {
