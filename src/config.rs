@@ -147,7 +147,9 @@ pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides
         .separator("__")
         .list_separator(",")
         .with_list_parse_key("server.bind")
-        .try_parsing(true)
+        // Values stay strings (a password "0123" must not become 123);
+        // numeric keys are converted when deserialised.
+        .try_parsing(false)
         .source(Some(env.iter().cloned().collect()));
     builder = builder.add_source(env_source);
     let mut config: Config = builder

@@ -209,3 +209,70 @@ fn idle_clients_are_closed_after_the_timeout() {
         "closed by the idle timeout, not by the test"
     );
 }
+
+#[test]
+fn transactions_and_hello_behave_as_redis() {
+    let (_dir, d) = start(&[]);
+    let got = d.raw(
+        b"MULTI\r\nSET a hello\r\nMGET a\r\nGETRANGE a 0 1\r\nUNWATCH\r\nEXEC\r\n",
+        QUIET,
+    );
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n\
+         *4\r\n+OK\r\n*1\r\n$5\r\nhello\r\n$2\r\nhe\r\n+OK\r\n",
+        "reads inside MULTI see the transaction's own writes"
+    );
+    // A HELLO that fails changes nothing: still RESP2 afterwards.
+    let got = d.raw(
+        b"HELLO 3 FOO\r\nGET nokey\r\nHELLO 3 SETNAME \"bad name\"\r\n",
+        QUIET,
+    );
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        "-ERR Syntax error in HELLO option 'FOO'\r\n$-1\r\n\
+         -ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+    );
+    let got = d.raw(b"CONFIG SET maxclients 0\r\nPING\r\n", QUIET);
+    assert!(
+        String::from_utf8_lossy(&got)
+            .starts_with("-ERR CONFIG SET failed (possibly related to argument 'maxclients')"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(got.ends_with(b"+PONG\r\n"));
+    let got = d.raw(b"CLIENT INFO\r\n", QUIET);
+    assert_eq!(
+        String::from_utf8_lossy(&got).matches("id=").count(),
+        1,
+        "only the caller"
+    );
+}
+
+#[test]
+fn passwords_from_the_environment_stay_strings_and_removing_one_lets_clients_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::spawn(
+        &dir.path().join("data"),
+        &[],
+        &[("WALKV_SERVER__REQUIREPASS", "0123")],
+    );
+    d.wait_for_log("ready to accept commands");
+    let mut waiting = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    waiting.write_all(b"GET k\r\n").unwrap();
+    assert_eq!(
+        read_until_quiet(&mut waiting, QUIET),
+        b"-NOAUTH Authentication required.\r\n"
+    );
+    let got = d.raw(b"AUTH 123\r\nAUTH 0123\r\nCONFIG SET requirepass \"\"\r\n", QUIET);
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n+OK\r\n"
+    );
+    waiting.write_all(b"GET k\r\n").unwrap();
+    assert_eq!(
+        read_until_quiet(&mut waiting, QUIET),
+        b"$-1\r\n",
+        "no password any more"
+    );
+}

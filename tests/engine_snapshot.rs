@@ -287,3 +287,43 @@ fn a_snapshot_keeps_expired_keys_so_a_later_persist_survives_replay() {
         "the acknowledged PERSIST survived"
     );
 }
+
+/// Counts snapshots as they become durable.
+#[derive(Default)]
+struct SnapshotCounter(AtomicUsize);
+
+impl Instrument for SnapshotCounter {
+    fn snapshot_step(&self, step: SnapshotStep) {
+        if step == SnapshotStep::Durable {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn automatic_snapshots_follow_what_was_logged_not_the_log_size() {
+    // The active segment is never deleted, so the log's size stays above a
+    // small threshold after a snapshot; the trigger must count the bytes
+    // logged since the last snapshot instead, or it fires back to back.
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let counter = Arc::new(SnapshotCounter::default());
+    let mut cfg = config(dir.path(), &now);
+    cfg.fsync = FsyncPolicy::No;
+    cfg.log.max_segment_bytes = 64 << 10;
+    cfg.log.max_index_bytes = 32 + 8 * 4096;
+    cfg.snapshot_min_log_bytes = 20_000;
+    cfg.instrument = Some(counter.clone());
+    let engine = Engine::open(cfg).unwrap();
+    for i in 0..2000 {
+        engine.execute_blocking(set("k", &format!("value-{i}"))).unwrap();
+    }
+    let logged = engine.wal_stats().log.bytes_written;
+    engine.close().unwrap();
+    let snapshots = counter.0.load(Ordering::SeqCst);
+    assert!(snapshots >= 1, "the threshold was crossed");
+    assert!(
+        snapshots as u64 <= logged / 20_000 + 1,
+        "{snapshots} snapshots for {logged} bytes logged with a 20000-byte trigger"
+    );
+}

@@ -32,8 +32,9 @@ pub trait ServerInfo: Send + Sync {
     fn config_set(&self, key: &str, value: &str) -> Result<(), String>;
     /// The password clients must give, if any.
     fn requirepass(&self) -> Option<String>;
-    /// `CLIENT LIST` lines.
-    fn client_list(&self) -> String;
+    /// `CLIENT LIST` lines, or only client `id`'s (`CLIENT INFO`,
+    /// `CLIENT LIST ID`).
+    fn client_list(&self, id: Option<u64>) -> String;
     /// Counts one call of `name` (a known command, upper case) that took
     /// `micros` (`INFO commandstats`).
     fn count_command(&self, name: &str, micros: u64);
@@ -82,6 +83,11 @@ pub async fn execute(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> 
 }
 
 async fn execute_named(ctx: &Context, session: &mut Session, name: &str, args: Vec<Bytes>) -> Action {
+    // A password removed at run time (CONFIG SET requirepass "") lets the
+    // clients that were waiting to authenticate in, as in Redis.
+    if !session.authenticated && ctx.server.requirepass().is_none() {
+        session.authenticated = true;
+    }
     if !session.authenticated && !matches!(name, "AUTH" | "HELLO" | "QUIT") {
         return Action::Reply(Reply::error("NOAUTH Authentication required."));
     }

@@ -65,6 +65,12 @@ pub async fn run(ctx: &Context, session: &mut Session, name: &str, args: &[Bytes
             _ => wrong_arity(name),
         },
         "ECHO" => Reply::Bulk(args[1].clone()),
+        // Queued inside MULTI and run after EXEC, which already dropped the
+        // watches.
+        "UNWATCH" => {
+            session.watched.clear();
+            Reply::ok()
+        }
         "SELECT" => match int(&args[1]) {
             Ok(0) => Reply::ok(),
             Ok(_) => Reply::error("ERR DB index is out of range"),
@@ -127,24 +133,31 @@ pub async fn run(ctx: &Context, session: &mut Session, name: &str, args: &[Bytes
 }
 
 fn hello(ctx: &Context, session: &mut Session, args: &[Bytes]) -> Reply {
-    let mut i = 1;
+    // Everything is checked before anything changes: a HELLO that fails
+    // leaves the protocol, the name and the login as they were.
+    let mut protocol = session.protocol;
     if let Some(version) = args.get(1) {
-        match int(version) {
-            Ok(2) => session.protocol = Protocol::Resp2,
-            Ok(3) => session.protocol = Protocol::Resp3,
+        protocol = match int(version) {
+            Ok(2) => Protocol::Resp2,
+            Ok(3) => Protocol::Resp3,
             Ok(_) => return Reply::error("NOPROTO unsupported protocol version"),
             Err(_) => return Reply::error("ERR Protocol version is not an integer or out of range"),
-        }
-        i = 2;
+        };
     }
+    let (mut password, mut name) = (None, None);
+    let mut i = 2;
     while i < args.len() {
         if is(&args[i], "AUTH") && i + 2 < args.len() {
-            if let Some(err) = check_password(ctx, session, &args[i + 2]) {
-                return err;
+            if !is(&args[i + 1], "default") {
+                return Reply::error("WRONGPASS invalid username-password pair or user is disabled.");
             }
+            password = Some(&args[i + 2]);
             i += 3;
         } else if is(&args[i], "SETNAME") && i + 1 < args.len() {
-            session.name = Some(args[i + 1].clone());
+            if let Some(err) = invalid_client_name(&args[i + 1]) {
+                return err;
+            }
+            name = Some(args[i + 1].clone());
             i += 2;
         } else {
             return Reply::error(format!(
@@ -153,10 +166,19 @@ fn hello(ctx: &Context, session: &mut Session, args: &[Bytes]) -> Reply {
             ));
         }
     }
+    if let Some(password) = password
+        && let Some(err) = check_password(ctx, session, password)
+    {
+        return err;
+    }
     if !session.authenticated {
         return Reply::error(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         );
+    }
+    session.protocol = protocol;
+    if name.is_some() {
+        session.name = name;
     }
     let proto = if session.protocol == Protocol::Resp3 { 3 } else { 2 };
     Reply::Map(vec![
@@ -204,6 +226,12 @@ fn auth(ctx: &Context, session: &mut Session, args: &[Bytes]) -> Reply {
     check_password(ctx, session, password).unwrap_or_else(Reply::ok)
 }
 
+fn invalid_client_name(name: &[u8]) -> Option<Reply> {
+    name.iter()
+        .any(|&c| c <= b' ' || c > b'~')
+        .then(|| Reply::error("ERR Client names cannot contain spaces, newlines or special characters."))
+}
+
 fn client(ctx: &Context, session: &mut Session, args: &[Bytes]) -> Reply {
     let Some(sub) = args.get(1) else {
         return wrong_arity("client");
@@ -213,17 +241,19 @@ fn client(ctx: &Context, session: &mut Session, args: &[Bytes]) -> Reply {
         ("ID", 2) => Reply::Integer(session.id as i64),
         ("GETNAME", 2) => session.name.clone().map_or(Reply::Null, Reply::Bulk),
         ("SETNAME", 3) => {
-            if args[2].iter().any(|&c| c <= b' ' || c > b'~') {
-                return Reply::error(
-                    "ERR Client names cannot contain spaces, newlines or special characters.",
-                );
+            if let Some(err) = invalid_client_name(&args[2]) {
+                return err;
             }
             session.name = (!args[2].is_empty()).then(|| args[2].clone());
             Reply::ok()
         }
         ("SETINFO", 4) => Reply::ok(),
-        ("LIST", _) => Reply::Verbatim(Bytes::from(ctx.server.client_list())),
-        ("INFO", 2) => Reply::Verbatim(Bytes::from(ctx.server.client_list())),
+        ("LIST", 2) => Reply::Verbatim(Bytes::from(ctx.server.client_list(None))),
+        ("LIST", 4) if is(&args[2], "ID") => match int(&args[3]) {
+            Ok(id) if id > 0 => Reply::Verbatim(Bytes::from(ctx.server.client_list(Some(id as u64)))),
+            _ => Reply::error("ERR Invalid client ID"),
+        },
+        ("INFO", 2) => Reply::Verbatim(Bytes::from(ctx.server.client_list(Some(session.id)))),
         ("KILL", 3) => {
             // The old form: CLIENT KILL ip:port.
             let addr = String::from_utf8_lossy(&args[2]).into_owned();

@@ -132,6 +132,18 @@ fn atomic_read(ctx: &Context, name: &str, args: &[Bytes]) -> Option<(Command, Fi
             },
             Box::new(outcome_reply),
         ),
+        "MGET" => (
+            Command::MultiGet {
+                keys: args[1..].to_vec(),
+            },
+            Box::new(outcome_reply),
+        ),
+        "GETRANGE" | "SUBSTR" => {
+            let (Ok(start), Ok(end)) = (super::args::int(&args[2]), super::args::int(&args[3])) else {
+                return None; // answered after the batch, with its argument error
+            };
+            (Command::GetRange { key, start, end }, Box::new(outcome_reply))
+        }
         "TYPE" => (
             Command::Get { key },
             Box::new(|o, _| {

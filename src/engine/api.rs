@@ -234,16 +234,8 @@ impl Engine {
     /// (`GETRANGE`): negative indexes count from the end, the range is
     /// clamped to the value, and an empty range is an empty string.
     pub fn get_range(&self, key: &[u8], start: i64, end: i64) -> Bytes {
-        let Some(value) = self.get(key) else {
-            return Bytes::new();
-        };
-        let len = value.len() as i64;
-        let from_end = |i: i64| if i < 0 { (len + i).max(0) } else { i };
-        let (start, end) = (from_end(start), from_end(end).min(len - 1));
-        if len == 0 || start > end || start >= len {
-            return Bytes::new();
-        }
-        value.slice(start as usize..=end as usize)
+        self.get(key)
+            .map_or_else(Bytes::new, |v| super::effects::byte_range(&v, start, end))
     }
 
     /// Values of `keys` as of one moment (`MGET`).

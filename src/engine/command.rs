@@ -134,6 +134,16 @@ pub enum Command {
     Deadline {
         key: Bytes,
     },
+    /// The values of `keys` (`Many` of `Value`/`Nil`).
+    MultiGet {
+        keys: Vec<Bytes>,
+    },
+    /// Bytes `start..=end` of the value, Redis's `GETRANGE` rules.
+    GetRange {
+        key: Bytes,
+        start: i64,
+        end: i64,
+    },
 }
 
 impl Command {
@@ -158,6 +168,8 @@ impl Command {
             Command::Get { .. } => "get",
             Command::Exists { .. } => "exists",
             Command::Deadline { .. } => "deadline",
+            Command::MultiGet { .. } => "mget",
+            Command::GetRange { .. } => "getrange",
         }
     }
 }

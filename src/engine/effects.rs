@@ -238,6 +238,15 @@ impl Effects<'_> {
                 Ok(Outcome::Ok)
             }
             Command::Atomic { commands, watched } => Ok(self.do_atomic(commands, watched)),
+            Command::MultiGet { keys } => Ok(Outcome::Many(
+                keys.iter()
+                    .map(|k| self.get(k).map_or(Outcome::Nil, |e| Outcome::Value(e.value)))
+                    .collect(),
+            )),
+            Command::GetRange { key, start, end } => Ok(Outcome::Value(
+                self.get(&key)
+                    .map_or_else(Bytes::new, |e| byte_range(&e.value, start, end)),
+            )),
             Command::Get { key } => Ok(self.get(&key).map_or(Outcome::Nil, |e| Outcome::Value(e.value))),
             Command::Exists { keys } => Ok(Outcome::Int(
                 keys.iter().filter(|k| self.get(k).is_some()).count() as i64,
@@ -462,6 +471,19 @@ impl Effects<'_> {
     pub fn watch(&self, key: &[u8]) -> WatchToken {
         self.version(key)
     }
+}
+
+/// The bytes `start..=end` of `value` with Redis's `GETRANGE` rules:
+/// negative indexes count from the end, the range is clamped to the value,
+/// and an empty range is an empty string.
+pub fn byte_range(value: &Bytes, start: i64, end: i64) -> Bytes {
+    let len = value.len() as i64;
+    let from_end = |i: i64| if i < 0 { (len + i).max(0) } else { i };
+    let (start, end) = (from_end(start), from_end(end).min(len - 1));
+    if len == 0 || start > end || start >= len {
+        return Bytes::new();
+    }
+    value.slice(start as usize..=end as usize)
 }
 
 /// Redis's strict integer syntax: optional `-`, digits, no leading zeros, no

@@ -84,6 +84,12 @@ pub struct Writer {
     snapshot_running: bool,
     /// Size of the last snapshot, for the automatic trigger.
     last_snapshot_bytes: u64,
+    /// Log bytes written up to the start of the last snapshot (counting what
+    /// the log held at open as written), so the trigger measures what was
+    /// logged since; the log's size cannot shrink below its active segment,
+    /// so it would fire again and again.
+    logged_at_last_snapshot: u64,
+    logged_at_open: u64,
 }
 
 impl Writer {
@@ -94,6 +100,7 @@ impl Writer {
         tx: flume::WeakSender<Request>,
         last_snapshot_bytes: u64,
     ) -> Writer {
+        let logged_at_open = log.total_bytes();
         Writer {
             log,
             shared,
@@ -110,6 +117,8 @@ impl Writer {
             snapshot_waiters: Vec::new(),
             snapshot_running: false,
             last_snapshot_bytes,
+            logged_at_last_snapshot: 0,
+            logged_at_open,
         }
     }
 
@@ -349,9 +358,14 @@ impl Writer {
         }
     }
 
+    /// Bytes logged so far, counting what the log held at open.
+    fn logged(&self) -> u64 {
+        self.logged_at_open + self.log.stats().bytes_written
+    }
+
     fn snapshot_due(&self) -> bool {
         let config = &self.shared.config;
-        let log_bytes = self.log.total_bytes();
+        let log_bytes = self.logged() - self.logged_at_last_snapshot;
         !self.snapshot_running
             && config.snapshot_min_log_bytes > 0
             && log_bytes >= config.snapshot_min_log_bytes
@@ -383,6 +397,7 @@ impl Writer {
         }
         let Some(tx) = self.tx.upgrade() else { return };
         let offset = self.log.next_offset();
+        self.logged_at_last_snapshot = self.logged();
         let shared = self.shared.clone();
         let spawned = std::thread::Builder::new()
             .name("walkv-snapshot".into())

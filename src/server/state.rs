@@ -206,16 +206,22 @@ impl ServerInfo for ServerState {
 
     fn config_set(&self, key: &str, value: &str) -> Result<(), String> {
         let mut s = self.settings.write().unwrap_or_else(|e| e.into_inner());
-        let number = || {
-            value
+        // Ranges as Redis checks them: maxclients 0 would lock everyone out,
+        // including the client that could undo it.
+        let number = |min: u64, max: u64| {
+            let n = value
                 .parse::<u64>()
-                .map_err(|_| "argument couldn't be parsed into an integer".to_string())
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if n < min || n > max {
+                return Err(format!("argument must be between {min} and {max} inclusive"));
+            }
+            Ok(n)
         };
         match key {
-            "maxclients" => s.maxclients = number()? as usize,
-            "timeout" => s.timeout_secs = number()?,
+            "maxclients" => s.maxclients = number(1, u32::MAX as u64)? as usize,
+            "timeout" => s.timeout_secs = number(0, i32::MAX as u64)?,
             "requirepass" => s.requirepass = (!value.is_empty()).then(|| value.to_string()),
-            "proto-max-bulk-len" => s.limits.max_bulk_bytes = number()? as usize,
+            "proto-max-bulk-len" => s.limits.max_bulk_bytes = number(1 << 20, i64::MAX as u64)? as usize,
             _ => return Err("Unknown option or number of arguments for CONFIG SET".into()),
         }
         Ok(())
@@ -225,10 +231,11 @@ impl ServerInfo for ServerState {
         self.settings().requirepass
     }
 
-    fn client_list(&self) -> String {
+    fn client_list(&self, only: Option<u64>) -> String {
         let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         clients
             .iter()
+            .filter(|(id, _)| only.is_none_or(|only| only == **id))
             .map(|(id, c)| {
                 format!(
                     "id={id} addr={} name={} age={}\n",
