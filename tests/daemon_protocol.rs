@@ -276,3 +276,49 @@ fn passwords_from_the_environment_stay_strings_and_removing_one_lets_clients_in(
         "no password any more"
     );
 }
+
+#[test]
+fn a_client_that_never_reads_is_stopped_not_buffered() {
+    let (_dir, d) = start(&[]);
+    let value = "v".repeat(1 << 20);
+    let set = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n{value}\r\n", value.len());
+    assert_eq!(d.raw(set.as_bytes(), QUIET), b"+OK\r\n");
+    // Each 7-byte GET asks for a 1 MiB reply. If the server kept reading
+    // without the replies being taken, 64 MiB of requests would need 9 TiB
+    // of buffered replies; instead it stops reading, and the client's
+    // writes block once the socket buffers are full.
+    let mut hog = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    hog.set_nonblocking(true).unwrap();
+    let requests = b"GET k\r\n".repeat(1 << 14);
+    let mut sent = 0usize;
+    let blocked = loop {
+        match hog.write(&requests) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // Let the server drain what it will, then see if it still blocks.
+                std::thread::sleep(Duration::from_millis(200));
+                match hog.write(&requests) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break true,
+                    Ok(n) => sent += n,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            Err(e) => panic!("{e}"),
+        }
+        if sent > 64 << 20 {
+            break false;
+        }
+    };
+    assert!(
+        blocked,
+        "the server read {sent} bytes of requests from a client that reads nothing"
+    );
+    // Another client is served meanwhile.
+    let info = String::from_utf8(d.raw(b"INFO memory\r\n", QUIET)).unwrap();
+    let rss: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory_rss:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO memory has used_memory_rss");
+    assert!(rss < 512 << 20, "server RSS {rss} bytes");
+}
