@@ -4,12 +4,14 @@
 //!
 //! - [`strings`]: GET, SET and the other string commands
 //! - [`keys`]: DEL, EXISTS, EXPIRE, TTL, SCAN, KEYS, RENAME and friends
-//! - [`server`]: connection and server commands (PING, HELLO, INFO, CONFIG…)
+//! - [`server`]: connection and server commands (PING, HELLO, AUTH, CLIENT…)
+//! - [`introspection`]: INFO, CONFIG, COMMAND
 //! - [`transaction`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH
 //!
 //! [`Command`]: crate::engine::Command
 
 pub mod args;
+pub mod introspection;
 pub mod keys;
 pub mod server;
 pub mod strings;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::server::ALL_COMMANDS;
+use crate::cmd::introspection::ALL_COMMANDS;
 use crate::cmd::{ServerInfo, Session};
 use crate::engine::{Engine, LoadProgress};
 use crate::protocol::Limits;
@@ -82,7 +82,7 @@ pub struct ServerState {
     /// Whether any listener is bound beyond loopback.
     pub exposed: bool,
     /// Calls and microseconds per command, indexed like
-    /// [`crate::cmd::server::ALL_COMMANDS`].
+    /// [`crate::cmd::introspection::ALL_COMMANDS`].
     command_calls: Box<[(AtomicU64, AtomicU64)]>,
 }
 
