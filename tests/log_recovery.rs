@@ -513,3 +513,30 @@ fn an_intact_record_over_a_lowered_limit_refuses_to_open_instead_of_being_cut() 
     let log = Log::open(dir.path(), tiny()).unwrap();
     assert_eq!(log.read(1).unwrap(), big, "nothing was cut");
 }
+
+#[test]
+fn segments_removed_from_another_thread_then_forgotten_leave_a_log_that_reopens() {
+    let (template, payloads) = fixture();
+    let dir = copy_of(template.path());
+    let mut log = Log::open(dir.path(), tiny()).unwrap();
+    let (lowest, next) = (log.lowest_offset(), log.next_offset());
+    let d = dir.path().to_path_buf();
+    let removed = std::thread::spawn(move || walkv::log::remove_segments_below(&d, 9))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(removed, 2, "segments [0, 4) and [4, 8) lie wholly below 9");
+    assert_eq!(log.forget_below(9), 2);
+    assert_eq!((log.lowest_offset(), log.next_offset()), (lowest + 8, next));
+    assert_eq!(log.read(8).unwrap(), payloads[8]);
+    log.append(b"more").unwrap();
+    log.close().unwrap();
+    let log = Log::open(dir.path(), tiny()).unwrap();
+    assert_eq!(log.lowest_offset(), 8);
+    assert_eq!(log.read(10).unwrap(), payloads[10]);
+    // The last store is never removed, however high the offset.
+    assert_eq!(
+        walkv::log::remove_segments_below(dir.path(), u64::MAX).unwrap(),
+        0
+    );
+}

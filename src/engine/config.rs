@@ -49,8 +49,8 @@ pub trait Instrument: Send + Sync {
     fn before_sync(&self, _next_offset: Offset) {}
     /// Every record before `next_offset` is durable.
     fn after_sync(&self, _next_offset: Offset) {}
-    /// The writer is about to take the step *after* `step` of finishing a
-    /// snapshot; a test can stop the writer here to simulate a crash.
+    /// The snapshot thread is about to take the step *after* `step`; a test
+    /// can stop it here (panic) to leave the files as a crash would.
     fn snapshot_step(&self, _step: SnapshotStep) {}
 }
 

@@ -92,6 +92,48 @@ pub struct Writer {
     logged_at_open: u64,
 }
 
+/// The snapshot thread's whole job: write the snapshot, then delete what it
+/// supersedes, in the order that keeps every crash recoverable: the covered
+/// segments (oldest first), then the older snapshots. Runs off the writer
+/// thread: unlinking a large file can take tens of milliseconds, which would
+/// otherwise stall every write queued behind it.
+fn snapshot_and_clean_up(shared: &Shared, offset: Offset) -> Result<SnapshotInfo> {
+    let config = &shared.config;
+    let step = |step| {
+        if let Some(instrument) = &config.instrument {
+            instrument.snapshot_step(step);
+        }
+    };
+    let info = snapshot::write(&config.dir, offset, &shared.table, config.clock.now_ms())?;
+    step(SnapshotStep::Durable);
+    crate::log::remove_segments_below(&config.wal_dir(), offset)?;
+    step(SnapshotStep::SegmentsRemoved);
+    snapshot::remove_older(&config.dir, offset)?;
+    step(SnapshotStep::OlderSnapshotsRemoved);
+    Ok(info)
+}
+
+/// Tells the writer the snapshot thread is done, even if it dies on the way
+/// (a panic drops this, and the writer hears of a failure rather than never).
+struct SnapshotDone(Option<flume::Sender<Request>>);
+
+impl SnapshotDone {
+    fn send(mut self, result: Result<SnapshotInfo>) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(Request::SnapshotDone(result));
+        }
+    }
+}
+
+impl Drop for SnapshotDone {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let stopped = EngineError::SnapshotFailed("the snapshot thread stopped".into());
+            let _ = tx.send(Request::SnapshotDone(Err(stopped)));
+        }
+    }
+}
+
 impl Writer {
     pub fn new(
         log: Log,
@@ -402,9 +444,9 @@ impl Writer {
         let spawned = std::thread::Builder::new()
             .name("walkv-snapshot".into())
             .spawn(move || {
-                let now = shared.config.clock.now_ms();
-                let result = snapshot::write(&shared.config.dir, offset, &shared.table, now);
-                let _ = tx.send(Request::SnapshotDone(result));
+                let done = SnapshotDone(Some(tx));
+                let result = snapshot_and_clean_up(&shared, offset);
+                done.send(result);
             });
         match spawned {
             Ok(_) => {
@@ -427,20 +469,16 @@ impl Writer {
     /// The snapshot is durable: delete the segments and the snapshots it
     /// supersedes, in that order (see [`super::recover`] for why any crash
     /// in between is harmless).
+    /// The snapshot thread is done: its file is durable and the segments and
+    /// snapshots it supersedes are deleted (or it failed). The log drops its
+    /// handles on those segments; a failed unlink or fsync fences.
     fn finish_snapshot(&mut self, result: Result<SnapshotInfo>) {
-        let step = |step| {
-            if let Some(instrument) = &self.shared.config.instrument {
-                instrument.snapshot_step(step);
-            }
-        };
-        let result = result.and_then(|info| {
-            step(SnapshotStep::Durable);
-            self.log.remove_below(info.offset)?;
-            step(SnapshotStep::SegmentsRemoved);
-            snapshot::remove_older(&self.shared.config.dir, info.offset)?;
-            step(SnapshotStep::OlderSnapshotsRemoved);
-            Ok(info)
-        });
+        if let Ok(info) = &result {
+            self.log.forget_below(info.offset);
+        }
+        if let Err(err @ (EngineError::Io { .. } | EngineError::Log(_))) = &result {
+            self.fence(EngineError::SnapshotFailed(err.to_string()));
+        }
         self.snapshot_running = false;
         self.shared.snapshot_running.store(false, Ordering::Relaxed);
         match &result {

@@ -35,7 +35,7 @@ pub mod store;
 pub use config::LogConfig;
 pub use error::{LogError, Result};
 pub use reader::{LogIter, LogReader};
-pub use segmented::{Log, LogStats, Recovery};
+pub use segmented::{Log, LogStats, Recovery, remove_segments_below};
 
 /// A record's position in the log. Offsets are dense and start at 0: the
 /// first record ever appended to a log has offset 0, and removing old

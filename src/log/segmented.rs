@@ -217,6 +217,19 @@ impl Log {
         Ok(removed)
     }
 
+    /// Drops from the log, without touching any file, every segment whose
+    /// records are all below `offset` (never the active one): for when
+    /// [`remove_segments_below`] already deleted their files from another
+    /// thread. Returns how many.
+    pub fn forget_below(&mut self, offset: Offset) -> usize {
+        let keep_from = self.segments[..self.segments.len() - 1]
+            .iter()
+            .take_while(|s| s.next_offset() <= offset)
+            .count();
+        self.segments.drain(..keep_from);
+        keep_from
+    }
+
     /// Shuts the log down cleanly: the active segment is synced and its index
     /// trimmed, so the next open finds nothing to repair. Dropping a log
     /// without closing it is what a crash looks like, minus the page cache.
@@ -307,6 +320,33 @@ impl Log {
         }
         result
     }
+}
+
+/// Deletes, from the log directory `dir`, every segment whose records are
+/// all below `offset`, as [`Log::remove_below`] does (oldest first, store then
+/// index, the directory fsynced after each) but from the files alone, so that
+/// a thread other than the log's owner can do the slow unlinks. The last
+/// store is never deleted. The owner then calls [`Log::forget_below`].
+/// Callers must not run two of these on one directory at once.
+pub fn remove_segments_below(dir: &Path, offset: Offset) -> Result<usize> {
+    let stores = dir::list(dir)?.stores;
+    let mut removed = 0;
+    for pair in stores.windows(2) {
+        let (base, next_base) = (pair[0], pair[1]);
+        if next_base > offset {
+            break;
+        }
+        for path in [dir::store_path(dir, base), dir::index_path(dir, base)] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io("removing", &path, e)),
+            }
+        }
+        dir::sync_dir(dir)?;
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 /// Removes index files whose store is gone: what a crash in the middle of
