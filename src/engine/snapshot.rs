@@ -39,6 +39,8 @@ const PREFIX: &str = "snapshot-";
 const ENTRY_TAG: u8 = 1;
 const END_TAG: u8 = 0xFF;
 const HEADER_BYTES: usize = 32;
+/// How much of a snapshot may be written before it is fdatasynced.
+const SYNC_EVERY_BYTES: u64 = 8 << 20;
 
 /// A snapshot that is durable on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +110,7 @@ pub fn write(dir: &Path, offset: Offset, table: &Table, now_ms: u64) -> Result<S
     header[24..32].copy_from_slice(&now_ms.to_le_bytes());
     out.write_all(&header).map_err(io)?;
     let mut keys = 0u64;
+    let mut synced = 0u64;
     let mut last_report = Instant::now();
     for shard in 0..SHARDS {
         // Expired keys are kept: their removal is the log's business (a
@@ -117,6 +120,14 @@ pub fn write(dir: &Path, offset: Offset, table: &Table, now_ms: u64) -> Result<S
         for (key, entry) in table.shard_entries(shard) {
             write_entry(&mut out, &key, &entry.value, entry.expire_at_ms).map_err(io)?;
             keys += 1;
+        }
+        if out.position - synced >= SYNC_EVERY_BYTES {
+            // Write back as we go, on this thread: a snapshot that leaves
+            // hundreds of MB dirty makes the kernel throttle every writer,
+            // the log's included, when it flushes them at the end.
+            out.flush().map_err(io)?;
+            out.inner.get_ref().sync_data().map_err(io)?;
+            synced = out.position;
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
             info!(percent = shard * 100 / SHARDS, keys, "snapshot in progress");

@@ -433,10 +433,17 @@ impl Writer {
             }
             return;
         }
-        if let Err(err) = self.sync() {
-            self.fence(err);
-            return;
-        }
+        // Everything below the snapshot's offset must be durable before the
+        // snapshot is: the snapshot thread fdatasyncs the active store through
+        // its own handle (earlier segments were synced when they rolled), so
+        // writes do not wait for that flush.
+        let active_store = match self.log.active_store_handle() {
+            Ok(file) => file,
+            Err(err) => {
+                self.fence(err.into());
+                return;
+            }
+        };
         let Some(tx) = self.tx.upgrade() else { return };
         let offset = self.log.next_offset();
         self.logged_at_last_snapshot = self.logged();
@@ -445,7 +452,12 @@ impl Writer {
             .name("walkv-snapshot".into())
             .spawn(move || {
                 let done = SnapshotDone(Some(tx));
-                let result = snapshot_and_clean_up(&shared, offset);
+                let result = active_store
+                    .sync_data()
+                    .map_err(|e| {
+                        EngineError::io("fsyncing the log before a snapshot in", &shared.config.dir, e)
+                    })
+                    .and_then(|()| snapshot_and_clean_up(&shared, offset));
                 done.send(result);
             });
         match spawned {

@@ -217,6 +217,13 @@ impl Log {
         Ok(removed)
     }
 
+    /// A second handle on the active segment's store: an fdatasync through it
+    /// makes every record appended so far durable (earlier segments were
+    /// synced when they rolled), from whichever thread holds it.
+    pub fn active_store_handle(&self) -> Result<File> {
+        self.active().store().clone_file()
+    }
+
     /// Drops from the log, without touching any file, every segment whose
     /// records are all below `offset` (never the active one): for when
     /// [`remove_segments_below`] already deleted their files from another
