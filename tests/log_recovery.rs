@@ -540,3 +540,32 @@ fn segments_removed_from_another_thread_then_forgotten_leave_a_log_that_reopens(
         0
     );
 }
+
+#[test]
+fn a_crash_during_a_gradual_removal_leaves_a_log_that_opens() {
+    // What remove_segments_below leaves if it dies after renaming the oldest
+    // store for deletion and shrinking it part way: a short "*.deleting"
+    // file, and the segment's index still in place.
+    let (template, payloads) = fixture();
+    let dir = copy_of(template.path());
+    let store = store_path(dir.path(), 0);
+    let doomed = dir.path().join("00000000000000000000.store.deleting");
+    fs::rename(&store, &doomed).unwrap();
+    let len = fs::metadata(&doomed).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&doomed)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let log = Log::open(dir.path(), tiny()).unwrap();
+    assert!(!doomed.exists(), "the leftover is removed");
+    assert!(
+        !index_path(dir.path(), 0).exists(),
+        "and the orphaned index with it"
+    );
+    assert_eq!(log.lowest_offset(), 4);
+    for offset in 4..payloads.len() as u64 {
+        assert_eq!(log.read(offset).unwrap(), payloads[offset as usize]);
+    }
+}

@@ -71,8 +71,10 @@ pub fn list(dir: &Path) -> Result<Vec<(Offset, PathBuf)>> {
             continue;
         };
         let path = entry.path();
-        if rest.len() == 20 + 4 && rest.ends_with(".tmp") {
-            warn!(file = %path.display(), "removing unfinished snapshot");
+        let leftover = (rest.len() == 20 + 4 && rest.ends_with(".tmp"))
+            || (rest.len() == 20 + 9 && rest.ends_with(".deleting"));
+        if leftover {
+            warn!(file = %path.display(), "removing an unfinished snapshot, or one half deleted");
             fs::remove_file(&path).map_err(|e| EngineError::io("removing", &path, e))?;
         } else if rest.len() == 20 && rest.bytes().all(|b| b.is_ascii_digit()) {
             match rest.parse() {
@@ -173,7 +175,7 @@ pub fn remove_older(dir: &Path, offset: Offset) -> Result<usize> {
     let mut removed = 0;
     for (old, path) in list(dir)? {
         if old < offset {
-            fs::remove_file(&path).map_err(|e| EngineError::io("removing", &path, e))?;
+            crate::log::dir::remove_gradually(&path)?;
             removed += 1;
         }
     }

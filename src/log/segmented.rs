@@ -343,12 +343,14 @@ pub fn remove_segments_below(dir: &Path, offset: Offset) -> Result<usize> {
         if next_base > offset {
             break;
         }
-        for path in [dir::store_path(dir, base), dir::index_path(dir, base)] {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(LogError::io("removing", &path, e)),
-            }
+        // The store first (an index left behind below the first store is an
+        // orphan the next open removes); the index is small.
+        dir::remove_gradually(&dir::store_path(dir, base))?;
+        let index = dir::index_path(dir, base);
+        match std::fs::remove_file(&index) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LogError::io("removing", &index, e)),
         }
         dir::sync_dir(dir)?;
         removed += 1;
