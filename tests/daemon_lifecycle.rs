@@ -4,11 +4,14 @@
 
 #[path = "common/daemon.rs"]
 mod daemon;
+#[path = "common/tmpfs.rs"]
+mod tmpfs;
 
 use std::time::Duration;
 
 use daemon::{Daemon, run_to_exit};
 use redis::Commands;
+use tmpfs::Tmpfs;
 
 fn sync_conn(d: &Daemon) -> redis::Connection {
     d.client().get_connection().unwrap()
@@ -212,30 +215,9 @@ fn shutdown_save_snapshots_then_stops_cleanly() {
 
 #[test]
 fn a_full_disk_fences_writes_and_exits_5_losing_nothing_acknowledged() {
-    let is_root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
-    if !is_root {
-        eprintln!("SKIPPED: needs root to mount a small tmpfs (CI runs as root)");
+    let Some(mount) = Tmpfs::mount("512k") else {
         return;
-    }
-    let mount = tempfile::tempdir().unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
-        .arg(mount.path())
-        .status()
-        .unwrap();
-    assert!(mounted.success());
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mount.path().to_path_buf());
+    };
     let data = mount.path().join("data");
     let mut d = Daemon::spawn(&data, &[], &[("WALKV_STORAGE__MAX_SEGMENT_BYTES", "65536")]);
     d.wait_for_log("ready to accept commands");

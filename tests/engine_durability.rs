@@ -3,11 +3,14 @@
 //! unsynced value, expiry that replay cannot undo, and fencing on disk full.
 
 mod common;
+#[path = "common/tmpfs.rs"]
+mod tmpfs;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use common::{b, config, set};
+use tmpfs::Tmpfs;
 use walkv::engine::{Command, Engine, EngineError, Instrument, KeyExpiry, Outcome, Ttl};
 use walkv::log::Offset;
 
@@ -201,18 +204,9 @@ fn active_expiry_removes_keys_nobody_reads_with_logged_deletes() {
 
 #[test]
 fn a_full_disk_fences_writes_and_loses_nothing_acknowledged() {
-    if !is_root() {
-        eprintln!("SKIPPED: needs root to mount a small tmpfs (CI runs as root)");
+    let Some(mount) = Tmpfs::mount("256k") else {
         return;
-    }
-    let mount = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(mount.path())
-        .status()
-        .unwrap();
-    assert!(status.success(), "mount tmpfs");
-    let _unmount = Unmount(mount.path().to_path_buf());
+    };
     let data = mount.path().join("data");
     let now = Arc::new(AtomicU64::new(1_000));
     let mut cfg = config(&data, &now);
@@ -249,23 +243,6 @@ fn a_full_disk_fences_writes_and_loses_nothing_acknowledged() {
         assert!(engine.get(key.as_bytes()).is_some(), "lost acknowledged {key}");
     }
     assert_eq!(engine.get(b"later"), None);
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
