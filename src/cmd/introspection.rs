@@ -54,6 +54,17 @@ fn command_info(name: &str, arity: i32) -> Reply {
     ])
 }
 
+/// The position of `name` in [`ALL_COMMANDS`]: one hash lookup, since it
+/// runs for every request (`INFO commandstats`).
+pub fn command_index(name: &str) -> Option<usize> {
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, usize>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| ALL_COMMANDS.iter().enumerate().map(|(i, n)| (*n, i)).collect())
+        .get(name)
+        .copied()
+}
+
 pub const ALL_COMMANDS: &[&str] = &[
     "GET",
     "SET",

@@ -248,7 +248,7 @@ impl ServerInfo for ServerState {
     }
 
     fn count_command(&self, name: &str, micros: u64) {
-        if let Some(i) = ALL_COMMANDS.iter().position(|c| *c == name) {
+        if let Some(i) = crate::cmd::introspection::command_index(name) {
             self.command_calls[i].0.fetch_add(1, Ordering::Relaxed);
             self.command_calls[i].1.fetch_add(micros, Ordering::Relaxed);
         }
