@@ -5,6 +5,8 @@
 //!
 //! - [`config`]: the daemon's layered configuration (defaults, file,
 //!   environment, flags).
+//! - [`service`]: running under systemd: notifications, watchdog, socket
+//!   activation, reload.
 //! - [`server`]: the tokio TCP server: connections, limits, shutdown.
 //! - [`cmd`]: the commands: the only place that knows a request *and* the
 //!   engine.
@@ -21,3 +23,4 @@ pub mod engine;
 pub mod log;
 pub mod protocol;
 pub mod server;
+pub mod service;

@@ -8,6 +8,7 @@ mod tmpfs;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use common::{b, config, set};
 use tmpfs::Tmpfs;
@@ -122,6 +123,42 @@ fn a_value_is_invisible_until_its_fsync_returned() {
     assert_eq!(seen.1, vec![Some(b("old"))]);
     assert_eq!(writer.join().unwrap(), Outcome::Ok);
     assert_eq!(engine.get(b"k"), Some(b("new")), "visible once acknowledged");
+}
+
+/// The watchdog's probe: a writer wedged in an fsync does not answer a ping,
+/// and answers again once the fsync returns.
+#[test]
+fn ping_is_answered_only_by_a_writer_that_is_not_wedged() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let (reached_tx, reached_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let gate = Arc::new(Gate {
+        reached: Mutex::new(Some(reached_tx)),
+        release: Mutex::new(Some(release_rx)),
+        from_next_offset: AtomicU64::new(0),
+    });
+    let mut cfg = config(dir.path(), &now);
+    cfg.instrument = Some(gate);
+    let engine = Arc::new(Engine::open(cfg).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let within = Duration::from_millis(300);
+    let ping =
+        |engine: &Engine| runtime.block_on(async { tokio::time::timeout(within, engine.ping()).await });
+    assert!(matches!(ping(&engine), Ok(Ok(()))), "an idle writer answers");
+    let writer = {
+        let engine = engine.clone();
+        std::thread::spawn(move || engine.execute_blocking(set("k", "v")).unwrap())
+    };
+    reached_rx.recv().unwrap(); // the writer is inside its fsync, held there
+    let wedged = ping(&engine);
+    release_tx.send(()).unwrap();
+    assert!(wedged.is_err(), "a wedged writer must not answer: {wedged:?}");
+    assert_eq!(writer.join().unwrap(), Outcome::Ok);
+    assert!(matches!(ping(&engine), Ok(Ok(()))), "answers again once unstuck");
 }
 
 #[test]

@@ -9,16 +9,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use walkv::config::{self, Config, Overrides};
 use walkv::engine::{Engine, EngineError};
 use walkv::log::LogError;
 use walkv::server::{self, ServerState};
+use walkv::service::{Notifier, activation, reload, supervise};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -55,6 +57,15 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Before any thread exists: the descriptors and the variables that
+    // announce them are taken out of the environment.
+    let activated = match activation::take_listeners() {
+        Ok(listeners) => listeners,
+        Err(err) => {
+            eprintln!("walkvd: socket activation: {err}");
+            return ExitCode::from(1);
+        }
+    };
     let overrides = Overrides {
         bind: args.bind,
         port: args.port,
@@ -74,7 +85,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config);
+    let set_log_level = init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
@@ -82,32 +93,65 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(run(config));
+    let sources = Sources {
+        file: args.config,
+        env,
+        overrides,
+        set_log_level,
+    };
+    let code = runtime.block_on(run(config, sources, activated));
     ExitCode::from(code)
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    if config.log.format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+/// What the configuration was loaded from, kept to load it again on SIGHUP.
+struct Sources {
+    file: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    overrides: Overrides,
+    set_log_level: LogLevelHandle,
 }
 
-async fn run(config: Config) -> u8 {
+type LogLevelHandle = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Installs the subscriber; returns how to change its level later (a
+/// reload). `RUST_LOG`, when set, wins over the configuration, then and on
+/// every reload.
+fn init_logging(config: &Config) -> LogLevelHandle {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, fmt, reload};
+
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let pinned = from_env.is_some();
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(&config.log.level));
+    let (filter, handle) = reload::Layer::new(filter);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let json = config.log.format == "json";
+    let text_layer = (!json).then(|| fmt::layer().with_ansi(ansi).with_writer(std::io::stderr));
+    let json_layer = json.then(|| fmt::layer().json().with_writer(std::io::stderr));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(text_layer)
+        .with(json_layer)
+        .init();
+    Box::new(move |level: &str| {
+        if pinned {
+            return Err("RUST_LOG is set and takes precedence".into());
+        }
+        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    })
+}
+
+async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::TcpListener>>) -> u8 {
+    let notifier = Arc::new(Notifier::from_env());
+    notifier.status("opening the data directory");
     // Refuse at once if another daemon holds the directory, before binding
     // anything; the engine takes the lock for good when it opens.
     if let Err(code) = check_lock(&config) {
         return code;
     }
-    let listeners = match bind(&config).await {
+    let listeners = match listen(&config, activated).await {
         Ok(listeners) => listeners,
         Err(err) => {
             error!(error = %format!("{err:#}"), "cannot listen");
@@ -119,9 +163,10 @@ async fn run(config: Config) -> u8 {
         .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
         .collect();
+    let listening = addrs.join(",");
     info!(
         version = env!("CARGO_PKG_VERSION"),
-        listen = %addrs.join(","),
+        listen = %listening,
         dir = %config.storage.dir.display(),
         fsync = %config.storage.fsync,
         "walkvd starting"
@@ -132,12 +177,24 @@ async fn run(config: Config) -> u8 {
     let shutdown = CancellationToken::new();
     let state = ServerState::new(config.server_settings(), shutdown.clone(), exposed);
     let serving = tokio::spawn(server::serve(listeners, state.clone(), shutdown.clone()));
-    tokio::spawn(stop_on_signals(shutdown.clone()));
+    tokio::spawn(stop_on_signals(shutdown.clone(), notifier.clone()));
+    tokio::spawn(reload_on_sighup(
+        config.clone(),
+        sources,
+        state.clone(),
+        notifier.clone(),
+    ));
 
     let engine_config = config.engine_config();
     let progress = state.progress.clone();
+    let loading = tokio::spawn(supervise::report_loading(
+        notifier.clone(),
+        progress.clone(),
+        LOADING_REPORT_EVERY,
+    ));
     let opened =
         tokio::task::spawn_blocking(move || Engine::open_with_progress(engine_config, &progress)).await;
+    loading.abort();
     let engine = match opened {
         Ok(Ok(engine)) => Arc::new(engine),
         Ok(Err(err)) => {
@@ -152,7 +209,12 @@ async fn run(config: Config) -> u8 {
     };
     state.set_engine(engine.clone());
     info!(keys = engine.len(), "ready to accept commands");
+    notifier.send(&format!(
+        "READY=1\nSTATUS={}",
+        supervise::serving_status(&state, &listening)
+    ));
     tokio::spawn(server::watch_fencing(state.clone(), shutdown.clone()));
+    spawn_supervision(&notifier, &state, listening, &shutdown);
 
     let _ = serving.await;
     info!("shutting down: connections closed, closing the log");
@@ -169,6 +231,75 @@ async fn run(config: Config) -> u8 {
             5
         }
         Err(_) => 5,
+    }
+}
+
+/// How often start-up progress goes to systemd.
+const LOADING_REPORT_EVERY: Duration = Duration::from_millis(500);
+/// How often the serving status goes to systemd.
+const SERVING_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// The watchdog (when systemd asked for one) and the periodic status.
+fn spawn_supervision(
+    notifier: &Arc<Notifier>,
+    state: &Arc<ServerState>,
+    listening: String,
+    shutdown: &CancellationToken,
+) {
+    if !notifier.is_enabled() {
+        return;
+    }
+    if let Some(interval) = walkv::service::notify::watchdog_interval() {
+        info!(
+            interval_ms = interval.as_millis() as u64,
+            "systemd watchdog enabled"
+        );
+        let (notifier, state, shutdown) = (notifier.clone(), state.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let probe = || supervise::engine_answers(&state, interval);
+            supervise::watchdog(&notifier, interval, shutdown, probe).await;
+        });
+    }
+    tokio::spawn(supervise::report_serving(
+        notifier.clone(),
+        state.clone(),
+        listening,
+        SERVING_REPORT_EVERY,
+        shutdown.clone(),
+    ));
+}
+
+/// On SIGHUP: load the configuration again from the same sources, apply
+/// what can change at run time, and log what cannot. A configuration that
+/// does not load is logged and changes nothing.
+async fn reload_on_sighup(
+    mut current: Config,
+    sources: Sources,
+    state: Arc<ServerState>,
+    notifier: Arc<Notifier>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        notifier.reloading();
+        info!("SIGHUP received: reloading the configuration");
+        match config::load(sources.file.as_deref(), &sources.env, &sources.overrides) {
+            Ok(new) => {
+                let (effective, report) = reload::apply(&current, &new, &state, &*sources.set_log_level);
+                current = effective;
+                if !report.needs_restart.is_empty() {
+                    warn!(keys = ?report.needs_restart, "changed, but only a restart applies them");
+                }
+                info!(applied = ?report.applied, "configuration reloaded");
+                notifier.send("READY=1\nSTATUS=configuration reloaded");
+            }
+            Err(err) => {
+                error!(error = %err, "reload failed; the running configuration is unchanged");
+                notifier.send(&format!("READY=1\nSTATUS=reload failed: {err}"));
+            }
+        }
     }
 }
 
@@ -194,6 +325,27 @@ fn check_lock(config: &Config) -> Result<(), u8> {
             Err(1)
         }
     }
+}
+
+/// The sockets systemd passed, or new ones bound as configured.
+async fn listen(
+    config: &Config,
+    activated: Option<Vec<std::net::TcpListener>>,
+) -> anyhow::Result<Vec<TcpListener>> {
+    let Some(activated) = activated else {
+        return bind(config).await;
+    };
+    info!(
+        sockets = activated.len(),
+        "serving on sockets passed by systemd; server.bind and server.port are not used"
+    );
+    let listeners = activated
+        .into_iter()
+        .map(TcpListener::from_std)
+        .collect::<Result<Vec<_>, _>>()
+        .context("adopting a socket passed by systemd")?;
+    server::log_listening(&listeners);
+    Ok(listeners)
 }
 
 async fn bind(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
@@ -235,7 +387,7 @@ fn open_failure(config: &Config, err: &EngineError) -> u8 {
     }
 }
 
-async fn stop_on_signals(shutdown: CancellationToken) {
+async fn stop_on_signals(shutdown: CancellationToken, notifier: Arc<Notifier>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
     else {
@@ -244,7 +396,9 @@ async fn stop_on_signals(shutdown: CancellationToken) {
     tokio::select! {
         _ = term.recv() => info!("SIGTERM received"),
         _ = int.recv() => info!("SIGINT received"),
-        _ = shutdown.cancelled() => return,
+        // SHUTDOWN, or a fenced engine: stopping all the same.
+        _ = shutdown.cancelled() => {}
     }
+    notifier.send("STOPPING=1\nSTATUS=shutting down");
     shutdown.cancel();
 }

@@ -30,6 +30,10 @@ pub struct Shared {
     pub(crate) last_snapshot: Mutex<Option<SnapshotInfo>>,
     pub(crate) snapshot_running: AtomicBool,
     pub(crate) commands: AtomicU64,
+    /// The automatic snapshot trigger (bytes, percent): starts from the
+    /// config, and a reload may change it while the writer runs.
+    pub(crate) snapshot_min_log_bytes: AtomicU64,
+    pub(crate) snapshot_log_percent: AtomicU64,
     /// Keeps the data directory locked until [`Engine::close`] (or the last
     /// handle's drop) releases it, after the writer and any snapshot stopped.
     lock: Mutex<Option<std::fs::File>>,
@@ -81,6 +85,8 @@ impl Engine {
             last_snapshot: Mutex::new(recovered.last_snapshot),
             snapshot_running: AtomicBool::new(false),
             commands: AtomicU64::new(0),
+            snapshot_min_log_bytes: AtomicU64::new(config.snapshot_min_log_bytes),
+            snapshot_log_percent: AtomicU64::new(config.snapshot_log_percent),
             lock: Mutex::new(Some(recovered.lock)),
         });
         let (tx, rx) = flume::bounded(config.queue_depth.max(1));
@@ -171,6 +177,34 @@ impl Engine {
         self.tx
             .try_send(Request::Snapshot { reply: None })
             .map_err(|_| EngineError::Closed)
+    }
+
+    /// Answers once the writer thread has taken this request from its queue:
+    /// the proof of life a watchdog needs. A writer wedged in an fsync or a
+    /// write never answers, so callers bound the wait with a timeout. A
+    /// fenced engine answers with the fence.
+    pub async fn ping(&self) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send_async(Request::Ping { reply })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        answer.await.map_err(|_| EngineError::Closed)?;
+        match self.fenced() {
+            Some(cause) => Err(EngineError::Fenced { cause }),
+            None => Ok(()),
+        }
+    }
+
+    /// Changes the automatic snapshot trigger at run time (a reload); it
+    /// takes effect at the writer's next check, within one tick.
+    pub fn set_snapshot_thresholds(&self, min_log_bytes: u64, log_percent: u64) {
+        self.shared
+            .snapshot_min_log_bytes
+            .store(min_log_bytes, Ordering::Relaxed);
+        self.shared
+            .snapshot_log_percent
+            .store(log_percent, Ordering::Relaxed);
     }
 
     /// Shuts down cleanly: waits for queued writes, fsyncs, closes the log so

@@ -26,6 +26,8 @@ pub struct LoadProgress {
     pub total_bytes: AtomicU64,
     /// 1 once replay has finished.
     pub done: AtomicU64,
+    /// Entries of the snapshot loaded so far (before the log's replay).
+    pub snapshot_entries: AtomicU64,
 }
 
 impl LoadProgress {
@@ -70,7 +72,7 @@ pub fn recover(config: &EngineConfig, progress: &LoadProgress) -> Result<Recover
     let lock = log::dir::lock(&config.dir)?;
     let snapshots = snapshot::list(&config.dir)?;
     let mut log = Log::open(config.wal_dir(), config.log.clone())?;
-    let (table, chosen) = load_newest_snapshot(config, &snapshots, &log)?;
+    let (table, chosen) = load_newest_snapshot(config, &snapshots, &log, progress)?;
     let from = chosen
         .as_ref()
         .map_or(log.lowest_offset(), |(info, _)| info.offset);
@@ -121,6 +123,7 @@ fn load_newest_snapshot(
     config: &EngineConfig,
     snapshots: &[(Offset, PathBuf)],
     log: &Log,
+    progress: &LoadProgress,
 ) -> Result<(Table, Option<(SnapshotInfo, u64)>)> {
     let mut first_damage = None;
     for (offset, path) in snapshots.iter().rev() {
@@ -139,7 +142,7 @@ fn load_newest_snapshot(
         }
         let table = Table::default();
         let started = Instant::now();
-        match snapshot::load(path, *offset, &table)? {
+        match snapshot::load_counting(path, *offset, &table, &progress.snapshot_entries)? {
             Ok(snapshot::Loaded { keys, created_ms }) => {
                 let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
                 info!(file = %path.display(), keys, offset, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot loaded");
@@ -185,7 +188,7 @@ fn replay(log: &Log, from: Offset, table: &Table, progress: &LoadProgress) -> Re
     progress.total_bytes.store(total, Ordering::Relaxed);
     let started = Instant::now();
     let mut last_report = started;
-    let (mut records, mut bytes) = (0u64, 0u64);
+    let (mut records, mut bytes, mut published_bytes) = (0u64, 0u64, 0u64);
     while let Some((offset, payload)) = reader.next_record()? {
         let payload = Bytes::copy_from_slice(payload);
         let mutation = match Mutation::decode(&payload) {
@@ -204,7 +207,10 @@ fn replay(log: &Log, from: Offset, table: &Table, progress: &LoadProgress) -> Re
         table.apply(&mutation, offset);
         records += 1;
         bytes += payload.len() as u64 + log::record::RECORD_HEADER_BYTES as u64;
-        if records % 4096 == 0 {
+        // Publish every few thousand records, or every MiB when records are
+        // large (a MULTI of thousands of keys is one record).
+        if records.is_multiple_of(4096) || bytes >= published_bytes + (1 << 20) {
+            published_bytes = bytes;
             progress.records.store(records, Ordering::Relaxed);
             progress.bytes.store(bytes, Ordering::Relaxed);
             if last_report.elapsed() >= Duration::from_secs(1) {

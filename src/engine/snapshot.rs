@@ -23,6 +23,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -207,15 +208,27 @@ pub fn load(
     expected_offset: Offset,
     table: &Table,
 ) -> Result<std::result::Result<Loaded, Damage>> {
+    load_counting(path, expected_offset, table, &AtomicU64::new(0))
+}
+
+/// As [`load`], publishing the number of entries loaded so far in `loaded`
+/// (every few thousand), so a supervisor can tell a long load from a stuck one.
+pub fn load_counting(
+    path: &Path,
+    expected_offset: Offset,
+    table: &Table,
+    loaded: &AtomicU64,
+) -> Result<std::result::Result<Loaded, Damage>> {
     let file = File::open(path).map_err(|e| EngineError::io("opening", path, e))?;
     let mut input = Checksummed::new(BufReader::with_capacity(1 << 20, file));
-    Ok(read_entries(&mut input, expected_offset, table))
+    Ok(read_entries(&mut input, expected_offset, table, loaded))
 }
 
 fn read_entries(
     input: &mut Checksummed<BufReader<File>>,
     expected: Offset,
     table: &Table,
+    loaded: &AtomicU64,
 ) -> std::result::Result<Loaded, Damage> {
     let damage = |input: &Checksummed<_>, reason: String| Damage {
         offset: input.position,
@@ -259,6 +272,9 @@ fn read_entries(
                 })?;
                 table.apply(&m, expected.saturating_sub(1));
                 count += 1;
+                if count.is_multiple_of(4096) {
+                    loaded.store(count, Ordering::Relaxed);
+                }
             }
             END_TAG => break,
             other => {

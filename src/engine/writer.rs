@@ -56,6 +56,10 @@ pub enum Request {
     Close {
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Answered as soon as it is taken from the queue (a watchdog's probe).
+    Ping {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 struct Waiting {
@@ -212,6 +216,9 @@ impl Writer {
             Request::Close { reply } => {
                 self.commit();
                 return Some(reply);
+            }
+            Request::Ping { reply } => {
+                let _ = reply.send(());
             }
         }
         None
@@ -406,15 +413,13 @@ impl Writer {
     }
 
     fn snapshot_due(&self) -> bool {
-        let config = &self.shared.config;
+        let min_log_bytes = self.shared.snapshot_min_log_bytes.load(Ordering::Relaxed);
+        let log_percent = self.shared.snapshot_log_percent.load(Ordering::Relaxed);
         let log_bytes = self.logged() - self.logged_at_last_snapshot;
         !self.snapshot_running
-            && config.snapshot_min_log_bytes > 0
-            && log_bytes >= config.snapshot_min_log_bytes
-            && log_bytes.saturating_mul(100)
-                >= self
-                    .last_snapshot_bytes
-                    .saturating_mul(config.snapshot_log_percent)
+            && min_log_bytes > 0
+            && log_bytes >= min_log_bytes
+            && log_bytes.saturating_mul(100) >= self.last_snapshot_bytes.saturating_mul(log_percent)
     }
 
     /// Starts a snapshot in its own thread. Everything below its offset is

@@ -39,6 +39,7 @@ pub async fn run(
     }
     let _ = socket.set_nodelay(true);
     let id = state.new_client_id();
+    debug!(client = id, %peer, "client connected");
     // Stopped by CLIENT KILL, or by the server's shutdown.
     let kill = shutdown.child_token();
     state.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(

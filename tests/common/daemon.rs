@@ -31,6 +31,12 @@ impl Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_walkvd"));
         cmd.args(["--port", "0", "--dir"]).arg(dir).args(args);
         cmd.env_remove("RUST_LOG").envs(env.iter().copied());
+        Self::spawn_command(cmd)
+    }
+
+    /// Runs `cmd` (walkvd, or something that execs it) and returns as soon
+    /// as it logs where it listens.
+    pub fn spawn_command(mut cmd: Command) -> Daemon {
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("walkvd starts");
         let stderr = child.stderr.take().unwrap();
@@ -107,9 +113,18 @@ impl Daemon {
 
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.signal("TERM");
         self.wait()
+    }
+
+    /// Sends the signal named `name` (`HUP`, `TERM`, …).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{name} {pid}");
     }
 
     pub fn wait(&mut self) -> ExitStatus {
