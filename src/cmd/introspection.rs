@@ -1,58 +1,13 @@
-//! What the server tells about itself: `INFO`, `CONFIG`, `COMMAND`.
+//! What the server tells about itself: `INFO` and `CONFIG` (and the list of
+//! command names that `INFO commandstats` counts).
 
 use bytes::Bytes;
 
-use super::Context;
-use super::Session;
-use super::server::arity_of;
+use super::args::syntax_error;
+use super::client::help;
+use super::{Context, Session, subcommand};
 use crate::engine::glob::glob_match;
 use crate::protocol::Reply;
-
-pub fn command(args: &[Bytes]) -> Reply {
-    let sub = args
-        .get(1)
-        .map(|s| String::from_utf8_lossy(&s.to_ascii_uppercase()).into_owned());
-    match sub.as_deref() {
-        Some("COUNT") => Reply::Integer(ALL_COMMANDS.len() as i64),
-        Some("DOCS") => Reply::Map(vec![]),
-        Some("INFO") => Reply::Array(
-            args[2..]
-                .iter()
-                .map(|n| {
-                    let name = String::from_utf8_lossy(&n.to_ascii_uppercase()).into_owned();
-                    arity_of(&name).map_or(Reply::Null, |a| command_info(&name, a))
-                })
-                .collect(),
-        ),
-        None => Reply::Array(
-            ALL_COMMANDS
-                .iter()
-                .map(|n| command_info(n, arity_of(n).unwrap_or(-1)))
-                .collect(),
-        ),
-        Some(other) => Reply::error(format!(
-            "ERR unknown subcommand '{}'. Try COMMAND HELP.",
-            other.to_ascii_lowercase()
-        )),
-    }
-}
-
-fn command_info(name: &str, arity: i32) -> Reply {
-    Reply::Array(vec![
-        Reply::bulk(name.to_ascii_lowercase()),
-        Reply::Integer(arity as i64),
-        Reply::Set(vec![]),
-        Reply::Integer(if arity == 1 || name == "PING" { 0 } else { 1 }),
-        Reply::Integer(
-            if name == "MSET" || name == "MSETNX" || name == "DEL" || name == "MGET" || name == "EXISTS" {
-                -1
-            } else {
-                1
-            },
-        ),
-        Reply::Integer(if name == "MSET" || name == "MSETNX" { 2 } else { 1 }),
-    ])
-}
 
 /// The position of `name` in [`ALL_COMMANDS`]: one hash lookup, since it
 /// runs for every request (`INFO commandstats`).
@@ -132,40 +87,117 @@ pub const ALL_COMMANDS: &[&str] = &[
     "UNWATCH",
 ];
 
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "HELP",
+    "    Prints this help.",
+];
+
 pub fn config(ctx: &Context, args: &[Bytes]) -> Reply {
-    let sub = String::from_utf8_lossy(&args[1].to_ascii_uppercase()).into_owned();
+    let sub = match subcommand("config", args) {
+        Ok(sub) => sub,
+        Err(reply) => return reply,
+    };
     match sub.as_str() {
-        "GET" if args.len() >= 3 => {
-            let pairs = ctx.server.config_pairs();
-            let matched = pairs
-                .into_iter()
-                .filter(|(k, _)| {
-                    args[2..]
-                        .iter()
-                        .any(|p| glob_match(&p.to_ascii_lowercase(), k.as_bytes()))
-                })
-                .map(|(k, v)| (Reply::bulk(k), Reply::bulk(v)))
-                .collect();
-            Reply::Map(matched)
+        "GET" => config_get(ctx, &args[2..]),
+        "SET" => config_set(ctx, &args[2..]),
+        "RESETSTAT" => Reply::ok(),
+        _ => help(CONFIG_HELP),
+    }
+}
+
+/// `CONFIG GET pattern …`. As in Redis, a name without `*?[` is looked up
+/// and answered as it was given (`MAXCLIENTS`), a pattern is matched ignoring
+/// case, and each setting is reported once.
+fn config_get(ctx: &Context, patterns: &[Bytes]) -> Reply {
+    let pairs = ctx.server.config_pairs();
+    let mut found: Vec<(String, String)> = Vec::new();
+    for pattern in patterns {
+        let lower = pattern.to_ascii_lowercase();
+        let exact = !lower.iter().any(|c| b"*?[".contains(c));
+        for (name, value) in &pairs {
+            let hit = if exact {
+                lower == name.as_bytes()
+            } else {
+                glob_match(&lower, name.as_bytes())
+            };
+            if hit && !found.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                let shown = if exact {
+                    String::from_utf8_lossy(pattern).into_owned()
+                } else {
+                    name.clone()
+                };
+                found.push((shown, value.clone()));
+            }
         }
-        "SET" if args.len() >= 4 && args.len().is_multiple_of(2) => {
-            for pair in args[2..].chunks(2) {
-                let key = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
-                let value = String::from_utf8_lossy(&pair[1]).into_owned();
-                if let Err(why) = ctx.server.config_set(&key, &value) {
-                    return Reply::error(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{key}') - {why}"
-                    ));
+    }
+    Reply::Map(
+        found
+            .into_iter()
+            .map(|(k, v)| (Reply::bulk(k), Reply::bulk(v)))
+            .collect(),
+    )
+}
+
+/// `CONFIG SET name value …`, all or nothing as in Redis: every name is
+/// checked first, and if one value is refused the ones already set are put
+/// back.
+fn config_set(ctx: &Context, pairs: &[Bytes]) -> Reply {
+    if !pairs.len().is_multiple_of(2) {
+        return syntax_error();
+    }
+    let current = ctx.server.config_pairs();
+    let mut names: Vec<String> = Vec::new();
+    let mut refused = None;
+    for pair in pairs.chunks(2) {
+        let given = String::from_utf8_lossy(&pair[0]).into_owned();
+        let name = given.to_ascii_lowercase();
+        if !current.iter().any(|(n, _)| *n == name) {
+            if refused.is_some() {
+                continue; // the first problem is the one reported
+            }
+            return Reply::error(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{given}'"
+            ));
+        }
+        if refused.is_none() && names.contains(&name) {
+            refused = Some((given, "duplicate parameter".to_string()));
+        }
+        names.push(name);
+    }
+    if let Some((name, why)) = refused {
+        return config_set_failed(&name, &why);
+    }
+    for (i, pair) in pairs.chunks(2).enumerate() {
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        if let Err(why) = ctx.server.config_set(&names[i], &value) {
+            for earlier in &names[..i] {
+                if let Some((_, old)) = current.iter().find(|(n, _)| n == earlier) {
+                    let _ = ctx.server.config_set(earlier, old);
                 }
             }
-            Reply::ok()
+            // The server refuses names it cannot change at run time.
+            let why = if why.starts_with("Unknown option") {
+                "can't set immutable config".to_string()
+            } else {
+                why
+            };
+            return config_set_failed(&String::from_utf8_lossy(&pair[0]), &why);
         }
-        "RESETSTAT" if args.len() == 2 => Reply::ok(),
-        _ => Reply::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-            sub.to_ascii_lowercase()
-        )),
     }
+    Reply::ok()
+}
+
+fn config_set_failed(name: &str, why: &str) -> Reply {
+    Reply::error(format!(
+        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+    ))
 }
 
 pub fn info(ctx: &Context, session: &Session, args: &[Bytes]) -> Reply {

@@ -3,9 +3,10 @@
 use bytes::Bytes;
 
 use super::args::{CmdResult, Options, int, is, syntax_error};
+use super::expiry::{Unit, any_deadline};
 use super::strings::check_arity;
 use super::{Context, Plan, outcome_reply};
-use crate::engine::{Command, ExpireCondition, KeyExpiry, Ttl};
+use crate::engine::{Command, ExpireCondition, KeyExpiry};
 use crate::protocol::Reply;
 
 pub fn arity(name: &str) -> Option<i32> {
@@ -45,7 +46,7 @@ fn plan_checked(ctx: &Context, name: &str, args: &[Bytes]) -> CmdResult<Plan> {
         } else {
             "none"
         })),
-        "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => write(parse_expire(name, args)?),
+        "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => plan_expire(ctx, name, args),
         "PERSIST" => write(Command::Persist { key: args[1].clone() }),
         "TTL" | "PTTL" | "EXPIRETIME" | "PEXPIRETIME" => {
             done(ttl_reply(name, engine.expiry(&args[1]), engine.now_ms()))
@@ -73,27 +74,9 @@ fn plan_checked(ctx: &Context, name: &str, args: &[Bytes]) -> CmdResult<Plan> {
     }
 }
 
-/// `EXPIRE key seconds [NX|XX|GT|LT]` and its ms / absolute twins.
-fn parse_expire(name: &str, args: &[Bytes]) -> CmdResult<Command> {
-    let n = int(&args[2])?;
-    let seconds = matches!(name, "EXPIRE" | "EXPIREAT");
-    let invalid = || {
-        Reply::error(format!(
-            "ERR invalid expire time in '{}' command",
-            name.to_ascii_lowercase()
-        ))
-    };
-    let ms = if seconds {
-        n.checked_mul(1000).ok_or_else(invalid)?
-    } else {
-        n
-    };
-    let ttl = if name.ends_with("AT") {
-        Ttl::At(ms)
-    } else {
-        Ttl::In(ms)
-    };
-    let mut condition = ExpireCondition::Always;
+/// `EXPIRE key seconds [NX|XX|GT|LT]` and its ms / absolute twins. As in
+/// Redis, the options are checked before the time.
+fn plan_expire(ctx: &Context, name: &str, args: &[Bytes]) -> CmdResult<Plan> {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &args[3..] {
         match () {
@@ -119,16 +102,28 @@ fn parse_expire(name: &str, args: &[Bytes]) -> CmdResult<Command> {
             "ERR GT and LT options at the same time are not compatible",
         ));
     }
-    if nx {
-        condition = ExpireCondition::HasNone;
-    } else if gt {
-        condition = ExpireCondition::Later;
-    } else if lt {
-        condition = ExpireCondition::Earlier;
-    } else if xx {
-        condition = ExpireCondition::HasOne;
+    let unit = match name {
+        "EXPIRE" => Unit::Ex,
+        "PEXPIRE" => Unit::Px,
+        "EXPIREAT" => Unit::ExAt,
+        _ => Unit::PxAt,
+    };
+    let ttl = any_deadline(&args[2], unit, name, ctx.engine.now_ms())?;
+    // XX LT needs both a deadline and a later one. The engine has one
+    // condition per command, so the "has a deadline" half is read here: a
+    // deadline set by another client between this read and the write is
+    // not seen (a difference listed in docs/protocol.md).
+    if xx && lt && !matches!(ctx.engine.expiry(&args[1]), KeyExpiry::At(_)) {
+        return done(Reply::Integer(0));
     }
-    Ok(Command::Expire {
+    let condition = match () {
+        _ if nx => ExpireCondition::HasNone,
+        _ if gt => ExpireCondition::Later,
+        _ if lt => ExpireCondition::Earlier,
+        _ if xx => ExpireCondition::HasOne,
+        _ => ExpireCondition::Always,
+    };
+    write(Command::Expire {
         key: args[1].clone(),
         ttl,
         condition,
@@ -152,10 +147,7 @@ pub fn ttl_reply(name: &str, expiry: KeyExpiry, now_ms: u64) -> Reply {
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
 fn scan(ctx: &Context, args: &[Bytes]) -> CmdResult<Plan> {
-    let cursor: u64 = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
+    let cursor = parse_cursor(&args[1]).ok_or_else(|| Reply::error("ERR invalid cursor"))?;
     let (mut pattern, mut count, mut only_strings) = (None, 10usize, true);
     let mut opts = Options::new(&args[2..]);
     while let Some(opt) = opts.next_arg() {
@@ -179,6 +171,22 @@ fn scan(ctx: &Context, args: &[Bytes]) -> CmdResult<Plan> {
         Reply::bulk(next.to_string()),
         Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
     ]))
+}
+
+/// A cursor as Redis reads it, with C's `strtoul`: an optional sign, then
+/// digits that fit 64 bits; `-1` wraps to the largest cursor (which ends the
+/// scan).
+fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let (negative, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if negative { n.wrapping_neg() } else { n })
 }
 
 fn random_seed() -> u64 {

@@ -4,13 +4,20 @@
 //!
 //! - [`strings`]: GET, SET and the other string commands
 //! - [`keys`]: DEL, EXISTS, EXPIRE, TTL, SCAN, KEYS, RENAME and friends
-//! - [`server`]: connection and server commands (PING, HELLO, AUTH, CLIENT…)
-//! - [`introspection`]: INFO, CONFIG, COMMAND
+//! - [`server`]: connection and server commands (PING, HELLO, AUTH, SELECT…)
+//! - [`client`]: CLIENT and its subcommands
+//! - [`introspection`]: INFO, CONFIG
+//! - [`commands`]: COMMAND and its subcommands, from the [`catalog`]
+//! - [`expiry`]: the deadline options of SET, GETEX, EXPIRE…
 //! - [`transaction`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH
 //!
 //! [`Command`]: crate::engine::Command
 
 pub mod args;
+pub mod catalog;
+pub mod client;
+pub mod commands;
+pub mod expiry;
 pub mod introspection;
 pub mod keys;
 pub mod server;
@@ -58,6 +65,12 @@ pub struct Session {
     /// A command was refused while queueing: EXEC must abort.
     pub multi_failed: bool,
     pub watched: Vec<(Bytes, WatchToken)>,
+    /// `CLIENT REPLY OFF`: no replies until `CLIENT REPLY ON`.
+    pub replies_off: bool,
+    /// The previous command was `CLIENT REPLY SKIP`: this one gets no reply.
+    pub skip_this_reply: bool,
+    /// This command is `CLIENT REPLY SKIP`: the next one gets no reply.
+    pub skip_next_reply: bool,
 }
 
 /// What the connection does after a command.
@@ -81,7 +94,35 @@ pub async fn execute(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> 
     let action = execute_named(ctx, session, &name, args).await;
     ctx.server
         .count_command(&name, started.elapsed().as_micros() as u64);
-    action
+    // CLIENT REPLY: decided after the command ran, since it may be the
+    // CLIENT REPLY ON that turns replies back on.
+    let silent = session.replies_off || session.skip_this_reply;
+    session.skip_this_reply = std::mem::take(&mut session.skip_next_reply);
+    match action {
+        Action::Reply(_) if silent => Action::Reply(Reply::Nothing),
+        Action::ReplyAndClose(_) if silent => Action::ReplyAndClose(Reply::Nothing),
+        action => action,
+    }
+}
+
+/// The subcommand of a container command (`CLIENT ID`), upper case, once the
+/// [`catalog`] knows it and its number of arguments is right; else Redis's
+/// error.
+pub fn subcommand(container: &str, args: &[Bytes]) -> Result<String, Reply> {
+    let Some(given) = args.get(1) else {
+        return Err(args::wrong_arity(container));
+    };
+    let given = String::from_utf8_lossy(given);
+    let full = format!("{container}|{}", given.to_ascii_lowercase());
+    let Some(spec) = catalog::find(full.as_bytes()) else {
+        let shown: String = given.chars().take(128).collect();
+        return Err(Reply::error(format!(
+            "ERR unknown subcommand '{shown}'. Try {} HELP.",
+            container.to_ascii_uppercase()
+        )));
+    };
+    strings::check_arity(&full, args, spec.arity)?;
+    Ok(given.to_ascii_uppercase())
 }
 
 async fn execute_named(ctx: &Context, session: &mut Session, name: &str, args: Vec<Bytes>) -> Action {

@@ -1,13 +1,14 @@
-//! Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, CLIENT,
-//! TIME, SAVE, BGSAVE, LASTSAVE, SHUTDOWN, RESET (and INFO, CONFIG, COMMAND
-//! through [`super::introspection`]).
+//! Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, TIME,
+//! SAVE, BGSAVE, LASTSAVE, SHUTDOWN, RESET (and CLIENT, INFO, CONFIG and
+//! COMMAND through [`super::client`], [`super::introspection`] and
+//! [`super::commands`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 use super::args::{int, is, syntax_error, wrong_arity};
-use super::{Context, Session, engine_error, introspection, keys, strings};
+use super::{Context, Session, client, commands, engine_error, introspection, keys, strings};
 use crate::protocol::{Protocol, Reply};
 
 /// The Redis version whose protocol and replies walkv follows.
@@ -15,10 +16,11 @@ pub const REDIS_COMPAT_VERSION: &str = "7.0.0";
 
 fn arity(name: &str) -> Option<i32> {
     Some(match name {
-        "PING" | "HELLO" | "AUTH" | "CLIENT" | "COMMAND" | "INFO" | "SHUTDOWN" | "BGSAVE" => -1,
+        "PING" | "HELLO" | "COMMAND" | "INFO" | "SHUTDOWN" | "BGSAVE" => -1,
         "ECHO" | "SELECT" => 2,
-        "CONFIG" => -2,
-        "TIME" | "LASTSAVE" | "SAVE" | "BGREWRITEAOF" | "RESET" | "QUIT" => 1,
+        "AUTH" | "CLIENT" | "CONFIG" => -2,
+        "TIME" | "LASTSAVE" | "SAVE" | "BGREWRITEAOF" | "RESET" => 1,
+        "QUIT" => -1,
         "MULTI" | "EXEC" | "DISCARD" | "UNWATCH" => 1,
         "WATCH" => -2,
         _ => return None,
@@ -73,6 +75,9 @@ pub async fn run(ctx: &Context, session: &mut Session, name: &str, args: &[Bytes
         }
         "SELECT" => match int(&args[1]) {
             Ok(0) => Reply::ok(),
+            Ok(n) if i32::try_from(n).is_err() => {
+                Reply::error("ERR value is out of range, value must between -2147483648 and 2147483647")
+            }
             Ok(_) => Reply::error("ERR DB index is out of range"),
             Err(e) => e,
         },
@@ -86,8 +91,8 @@ pub async fn run(ctx: &Context, session: &mut Session, name: &str, args: &[Bytes
             };
             Reply::Simple("RESET")
         }
-        "CLIENT" => client(ctx, session, args),
-        "COMMAND" => introspection::command(args),
+        "CLIENT" => client::client(ctx, session, args),
+        "COMMAND" => commands::command(args),
         "CONFIG" => introspection::config(ctx, args),
         "INFO" => introspection::info(ctx, session, args),
         "TIME" => {
@@ -106,30 +111,43 @@ pub async fn run(ctx: &Context, session: &mut Session, name: &str, args: &[Bytes
             Ok(_) => Reply::ok(),
             Err(err) => engine_error(&err),
         },
+        // SCHEDULE only matters in Redis when another child process runs.
+        "BGSAVE" if args.len() > 2 || (args.len() == 2 && !is(&args[1], "SCHEDULE")) => syntax_error(),
         "BGSAVE" | "BGREWRITEAOF" => match ctx.engine.start_snapshot() {
             Ok(()) if name == "BGSAVE" => Reply::Simple("Background saving started"),
             Ok(()) => Reply::Simple("Background append only file rewriting started"),
             Err(err) => engine_error(&err),
         },
-        "SHUTDOWN" => {
-            if args[1..]
-                .iter()
-                .any(|a| !["NOSAVE", "SAVE", "NOW", "FORCE"].iter().any(|w| is(a, w)))
-            {
-                return syntax_error();
-            }
-            // Every write is in the log already; SAVE also takes a snapshot
-            // so the next start has less to replay.
-            if args[1..].iter().any(|a| is(a, "SAVE"))
-                && let Err(err) = ctx.engine.snapshot().await
-            {
-                return Reply::error(format!("ERR Errors trying to SHUTDOWN. Check logs. ({err})"));
-            }
-            ctx.server.shutdown();
-            Reply::ok()
-        }
+        "SHUTDOWN" => shutdown(ctx, args).await,
         _ => unknown_command(args),
     }
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`. Every write is in the log
+/// already; SAVE also takes a snapshot so the next start has less to replay.
+async fn shutdown(ctx: &Context, args: &[Bytes]) -> Reply {
+    let (mut save, mut nosave, mut abort, mut other) = (false, false, false, false);
+    for arg in &args[1..] {
+        match () {
+            _ if is(arg, "SAVE") => save = true,
+            _ if is(arg, "NOSAVE") => nosave = true,
+            _ if is(arg, "ABORT") => abort = true,
+            _ if is(arg, "NOW") || is(arg, "FORCE") => other = true,
+            _ => return syntax_error(),
+        }
+    }
+    if (save && nosave) || (abort && (save || nosave || other)) {
+        return syntax_error();
+    }
+    if abort {
+        // A shutdown starts at once and cannot be caught in progress.
+        return Reply::error("ERR No shutdown in progress.");
+    }
+    if save && let Err(err) = ctx.engine.snapshot().await {
+        return Reply::error(format!("ERR Errors trying to SHUTDOWN. Check logs. ({err})"));
+    }
+    ctx.server.shutdown();
+    Reply::ok()
 }
 
 fn hello(ctx: &Context, session: &mut Session, args: &[Bytes]) -> Reply {
@@ -154,7 +172,7 @@ fn hello(ctx: &Context, session: &mut Session, args: &[Bytes]) -> Reply {
             password = Some(&args[i + 2]);
             i += 3;
         } else if is(&args[i], "SETNAME") && i + 1 < args.len() {
-            if let Some(err) = invalid_client_name(&args[i + 1]) {
+            if let Some(err) = client::invalid_name(&args[i + 1], "Client names") {
                 return err;
             }
             name = Some(args[i + 1].clone());
@@ -167,7 +185,7 @@ fn hello(ctx: &Context, session: &mut Session, args: &[Bytes]) -> Reply {
         }
     }
     if let Some(password) = password
-        && let Some(err) = check_password(ctx, session, password)
+        && let Some(err) = check_password(ctx, session, password, true)
     {
         return err;
     }
@@ -201,8 +219,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-fn check_password(ctx: &Context, session: &mut Session, given: &[u8]) -> Option<Reply> {
+/// `named_user`: the form that names the user (`AUTH default pw`, `HELLO …
+/// AUTH default pw`), which Redis accepts with any password when none is set
+/// (the default user is `nopass`); the one-argument `AUTH pw` is refused then.
+fn check_password(ctx: &Context, session: &mut Session, given: &[u8], named_user: bool) -> Option<Reply> {
     match ctx.server.requirepass() {
+        None if named_user => {
+            session.authenticated = true;
+            None
+        }
         Some(pass) if constant_time_eq(pass.as_bytes(), given) => {
             session.authenticated = true;
             None
@@ -217,70 +242,11 @@ fn check_password(ctx: &Context, session: &mut Session, given: &[u8]) -> Option<
 }
 
 fn auth(ctx: &Context, session: &mut Session, args: &[Bytes]) -> Reply {
-    let password = match args {
-        [password] => password,
-        [user, password] if is(user, "default") => password,
+    let (password, named_user) = match args {
+        [password] => (password, false),
+        [user, password] if is(user, "default") => (password, true),
         [_, _] => return Reply::error("WRONGPASS invalid username-password pair or user is disabled."),
         _ => return syntax_error(),
     };
-    check_password(ctx, session, password).unwrap_or_else(Reply::ok)
-}
-
-fn invalid_client_name(name: &[u8]) -> Option<Reply> {
-    name.iter()
-        .any(|&c| c <= b' ' || c > b'~')
-        .then(|| Reply::error("ERR Client names cannot contain spaces, newlines or special characters."))
-}
-
-fn client(ctx: &Context, session: &mut Session, args: &[Bytes]) -> Reply {
-    let Some(sub) = args.get(1) else {
-        return wrong_arity("client");
-    };
-    let sub = String::from_utf8_lossy(&sub.to_ascii_uppercase()).into_owned();
-    match (sub.as_str(), args.len()) {
-        ("ID", 2) => Reply::Integer(session.id as i64),
-        ("GETNAME", 2) => session.name.clone().map_or(Reply::Null, Reply::Bulk),
-        ("SETNAME", 3) => {
-            if let Some(err) = invalid_client_name(&args[2]) {
-                return err;
-            }
-            session.name = (!args[2].is_empty()).then(|| args[2].clone());
-            Reply::ok()
-        }
-        ("SETINFO", 4) => Reply::ok(),
-        ("LIST", 2) => Reply::Verbatim(Bytes::from(ctx.server.client_list(None))),
-        ("LIST", 4) if is(&args[2], "ID") => match int(&args[3]) {
-            Ok(id) if id > 0 => Reply::Verbatim(Bytes::from(ctx.server.client_list(Some(id as u64)))),
-            _ => Reply::error("ERR Invalid client ID"),
-        },
-        ("INFO", 2) => Reply::Verbatim(Bytes::from(ctx.server.client_list(Some(session.id)))),
-        ("KILL", 3) => {
-            // The old form: CLIENT KILL ip:port.
-            let addr = String::from_utf8_lossy(&args[2]).into_owned();
-            match ctx.server.kill_clients(None, Some(&addr)) {
-                0 => Reply::error("ERR No such client"),
-                _ => Reply::ok(),
-            }
-        }
-        ("KILL", n) if n >= 4 && n % 2 == 0 => {
-            let (mut id, mut addr) = (None, None);
-            for pair in args[2..].chunks(2) {
-                if is(&pair[0], "ID") {
-                    match int(&pair[1]) {
-                        Ok(n) if n > 0 => id = Some(n as u64),
-                        _ => return Reply::error("ERR client-id should be greater than 0"),
-                    }
-                } else if is(&pair[0], "ADDR") {
-                    addr = Some(String::from_utf8_lossy(&pair[1]).into_owned());
-                } else {
-                    return syntax_error();
-                }
-            }
-            Reply::Integer(ctx.server.kill_clients(id, addr.as_deref()) as i64)
-        }
-        _ => Reply::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            sub
-        )),
-    }
+    check_password(ctx, session, password, named_user).unwrap_or_else(Reply::ok)
 }

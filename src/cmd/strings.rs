@@ -2,7 +2,8 @@
 
 use bytes::Bytes;
 
-use super::args::{CmdResult, Options, float, int, is, syntax_error, wrong_arity};
+use super::args::{CmdResult, float, int, wrong_arity};
+use super::expiry::{SetOptions, Unit, positive_deadline};
 use super::{Context, Plan, outcome_reply};
 use crate::engine::{Command, Condition, Ttl};
 use crate::protocol::Reply;
@@ -56,7 +57,7 @@ fn plan_checked(ctx: &Context, name: &str, args: &[Bytes]) -> CmdResult<Plan> {
                     .collect(),
             )))
         }
-        "SET" => write(parse_set(args)?),
+        "SET" => write(parse_set(args, engine.now_ms())?),
         "SETNX" => write(set(
             key(),
             args[2].clone(),
@@ -66,15 +67,13 @@ fn plan_checked(ctx: &Context, name: &str, args: &[Bytes]) -> CmdResult<Plan> {
         ))
         .map(|p| with_finish(p, |o| Reply::Integer((o == crate::engine::Outcome::Ok) as i64))),
         "SETEX" | "PSETEX" => {
-            let ttl = positive_ttl(&args[2], name == "SETEX", name)?;
+            let unit = if name == "SETEX" { Unit::Ex } else { Unit::Px };
+            let ttl = positive_deadline(&args[2], unit, name, engine.now_ms())?;
             write(set(key(), args[3].clone(), Condition::Always, ttl, false))
         }
         "GETSET" => write(set(key(), args[2].clone(), Condition::Always, Ttl::Clear, true)),
         "GETDEL" => write(Command::GetDelete { key: key() }),
-        "GETEX" => write(Command::GetExpire {
-            key: key(),
-            ttl: parse_getex(&args[2..])?,
-        }),
+        "GETEX" => plan_getex(ctx, args),
         "MSET" | "MSETNX" => {
             if args.len().is_multiple_of(2) {
                 return Err(wrong_arity(name));
@@ -100,7 +99,7 @@ fn plan_checked(ctx: &Context, name: &str, args: &[Bytes]) -> CmdResult<Plan> {
             write(Command::IncrementBy { key: key(), by })
         }
         "INCRBYFLOAT" => {
-            let by = float(&args[2])?;
+            let by = increment_float(&args[2])?;
             write(Command::IncrementByFloat { key: key(), by })
         }
         "APPEND" => write(Command::Append {
@@ -139,78 +138,93 @@ fn set(key: Bytes, value: Bytes, condition: Condition, ttl: Ttl, get: bool) -> C
     }
 }
 
-/// An `EX`/`PX`/`EXAT`/`PXAT` value: positive, and in range once in ms.
-fn expire_ms(arg: &[u8], seconds: bool, command: &str) -> CmdResult<i64> {
-    let invalid = || {
-        Reply::error(format!(
-            "ERR invalid expire time in '{}' command",
-            command.to_ascii_lowercase()
-        ))
-    };
-    let n = int(arg)?;
-    if n <= 0 {
-        return Err(invalid());
-    }
-    if seconds {
-        n.checked_mul(1000).ok_or_else(invalid)
-    } else {
-        Ok(n)
-    }
-}
-
-/// `SETEX`/`PSETEX`'s relative deadline.
-fn positive_ttl(arg: &[u8], seconds: bool, command: &str) -> CmdResult<Ttl> {
-    expire_ms(arg, seconds, command).map(Ttl::In)
-}
-
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`.
-fn parse_set(args: &[Bytes]) -> CmdResult<Command> {
-    let mut condition = Condition::Always;
-    let mut ttl: Option<Ttl> = None;
-    let mut get = false;
-    let mut opts = Options::new(&args[3..]);
-    while let Some(opt) = opts.next_arg() {
-        let expiry = |opts: &mut Options, seconds, absolute| -> CmdResult<Ttl> {
-            let ms = expire_ms(opts.value()?, seconds, "set")?;
-            Ok(if absolute { Ttl::At(ms) } else { Ttl::In(ms) })
-        };
-        match () {
-            _ if is(opt, "NX") && condition == Condition::Always => condition = Condition::IfAbsent,
-            _ if is(opt, "XX") && condition == Condition::Always => condition = Condition::IfPresent,
-            _ if is(opt, "GET") => get = true,
-            _ if is(opt, "KEEPTTL") && ttl.is_none() => ttl = Some(Ttl::Keep),
-            _ if is(opt, "EX") && ttl.is_none() => ttl = Some(expiry(&mut opts, true, false)?),
-            _ if is(opt, "PX") && ttl.is_none() => ttl = Some(expiry(&mut opts, false, false)?),
-            _ if is(opt, "EXAT") && ttl.is_none() => ttl = Some(expiry(&mut opts, true, true)?),
-            _ if is(opt, "PXAT") && ttl.is_none() => ttl = Some(expiry(&mut opts, false, true)?),
-            _ => return Err(syntax_error()),
-        }
-    }
+fn parse_set(args: &[Bytes], now_ms: u64) -> CmdResult<Command> {
+    let opts = SetOptions::parse(&args[3..], true)?;
     Ok(set(
         args[1].clone(),
         args[2].clone(),
-        condition,
-        ttl.unwrap_or(Ttl::Clear),
-        get,
+        opts.condition,
+        opts.ttl("set", now_ms)?,
+        opts.get,
     ))
 }
 
-/// `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]`.
-fn parse_getex(opts: &[Bytes]) -> CmdResult<Ttl> {
-    let mut o = Options::new(opts);
-    let Some(opt) = o.next_arg() else {
-        return Ok(Ttl::Keep);
+/// `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]`. As in Redis, the time is
+/// only checked when the key exists: `GETEX missing EX abc` answers null.
+fn plan_getex(ctx: &Context, args: &[Bytes]) -> CmdResult<Plan> {
+    let opts = SetOptions::parse(&args[2..], false)?;
+    let ttl = match opts.ttl("getex", ctx.engine.now_ms()) {
+        Ok(_) if opts.expire.is_none() && !opts.persist => Ttl::Keep,
+        Ok(ttl) => ttl,
+        Err(_) if ctx.engine.get(&args[1]).is_none() => return Ok(Plan::Done(Reply::Null)),
+        Err(err) => return Err(err),
     };
-    let ttl = match () {
-        _ if is(opt, "PERSIST") => Ttl::Clear,
-        _ if is(opt, "EX") => Ttl::In(expire_ms(o.value()?, true, "getex")?),
-        _ if is(opt, "PX") => Ttl::In(expire_ms(o.value()?, false, "getex")?),
-        _ if is(opt, "EXAT") => Ttl::At(expire_ms(o.value()?, true, "getex")?),
-        _ if is(opt, "PXAT") => Ttl::At(expire_ms(o.value()?, false, "getex")?),
-        _ => return Err(syntax_error()),
-    };
-    if o.next_arg().is_some() {
-        return Err(syntax_error());
+    write(Command::GetExpire {
+        key: args[1].clone(),
+        ttl,
+    })
+}
+
+/// `INCRBYFLOAT`'s increment. Redis reads it with `strtold`, so `inf` is a
+/// number whose sum is refused, and a hexadecimal float (`0x1p4`) is read.
+fn increment_float(arg: &[u8]) -> CmdResult<f64> {
+    let text = std::str::from_utf8(arg).unwrap_or("");
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if ["inf", "infinity"]
+        .iter()
+        .any(|w| unsigned.eq_ignore_ascii_case(w))
+    {
+        return Err(Reply::error("ERR increment would produce NaN or Infinity"));
     }
-    Ok(ttl)
+    if let Some(v) = hex_float(text) {
+        return Ok(v);
+    }
+    float(arg)
+}
+
+/// `[-+]0x<hex>[.<hex>][p[-+]<decimal>]`, as C's `strtod` reads it.
+fn hex_float(text: &str) -> Option<f64> {
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let rest = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X"))?;
+    let (mantissa, exponent) = match rest.find(['p', 'P']) {
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i32>().ok()?),
+        None => (rest, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for c in whole.chars() {
+        value = value * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in fraction.chars() {
+        value += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    let value = value * 2f64.powi(exponent);
+    value.is_finite().then_some(if negative { -value } else { value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn increments_read_as_strtold_reads_them() {
+        assert_eq!(increment_float(b"0x10"), Ok(16.0));
+        assert_eq!(increment_float(b"-0x1.8p1"), Ok(-3.0));
+        assert_eq!(increment_float(b"1.5"), Ok(1.5));
+        let nan = Err(Reply::error("ERR increment would produce NaN or Infinity"));
+        assert_eq!(increment_float(b"inf"), nan);
+        assert_eq!(increment_float(b"-Infinity"), nan);
+        assert!(increment_float(b"0x").is_err() && increment_float(b"0xg").is_err());
+        assert!(increment_float(b"nan").is_err() && increment_float(b" 1").is_err());
+    }
 }

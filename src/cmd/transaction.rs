@@ -8,14 +8,23 @@
 
 use bytes::Bytes;
 
-use super::args::wrong_arity;
 use super::{Context, Finish, Plan, Session, engine_error, keys, outcome_reply, run, strings};
 use crate::engine::{Command, Outcome};
 use crate::protocol::Reply;
 
 pub async fn execute(ctx: &Context, session: &mut Session, name: &str, args: &[Bytes]) -> Reply {
+    if let Some(Reply::Error(error)) = super::server::precheck(name, args) {
+        // As in Redis: a bad EXEC ends the transaction and says why; any
+        // other refused command dooms it.
+        if name == "EXEC" {
+            reset(session);
+            let why = error.strip_prefix("ERR ").unwrap_or(&error);
+            return Reply::error(format!("EXECABORT Transaction discarded because of: {why}"));
+        }
+        session.multi_failed |= session.multi.is_some();
+        return Reply::Error(error);
+    }
     match name {
-        "MULTI" if args.len() != 1 => wrong_arity(name),
         "MULTI" if session.multi.is_some() => Reply::error("ERR MULTI calls can not be nested"),
         "MULTI" => {
             session.multi = Some(Vec::new());
@@ -27,7 +36,6 @@ pub async fn execute(ctx: &Context, session: &mut Session, name: &str, args: &[B
             reset(session);
             Reply::ok()
         }
-        "WATCH" if args.len() < 2 => wrong_arity(name),
         "WATCH" if session.multi.is_some() => Reply::error("ERR WATCH inside MULTI is not allowed"),
         "WATCH" => {
             for key in &args[1..] {
@@ -62,6 +70,11 @@ pub fn queue(session: &mut Session, name: &str, args: Vec<Bytes>) -> Reply {
     if let Some(error) = super::server::precheck(name, &args) {
         session.multi_failed = true;
         return error;
+    }
+    // SAVE and SHUTDOWN, as Redis's table flags them.
+    if super::catalog::find(name.as_bytes()).is_some_and(|s| s.flags.split(' ').any(|f| f == "no_multi")) {
+        session.multi_failed = true;
+        return Reply::error("ERR Command not allowed inside a transaction");
     }
     session.multi.get_or_insert_with(Vec::new).push(args);
     Reply::Simple("QUEUED")

@@ -32,6 +32,9 @@ pub enum Reply {
     Boolean(bool),
     /// Text with a format hint (`INFO` in RESP3); a bulk string in RESP2.
     Verbatim(Bytes),
+    /// No bytes at all: the reply of a client that asked for none
+    /// (`CLIENT REPLY OFF`).
+    Nothing,
 }
 
 impl Reply {
@@ -90,6 +93,7 @@ impl Reply {
                 out.put_slice(b"\r\n");
             }
             Reply::Verbatim(text) => bulk(out, b'$', text),
+            Reply::Nothing => {}
         }
     }
 }
@@ -167,5 +171,6 @@ mod tests {
             enc(&Reply::Verbatim(Bytes::from_static(b"a")), Resp3),
             "=5\r\ntxt:a\r\n"
         );
+        assert_eq!(enc(&Reply::Nothing, Resp3), "");
     }
 }
