@@ -217,6 +217,12 @@ async fn client_subcommands() {
     check(&mut c, &[(&format!("CLIENT KILL ID {id}"), "(integer) 1")]).await;
     let list = run(&mut c, &format!("CLIENT LIST ID {id}")).await;
     assert_eq!(list, "\"\"", "killed clients leave the list");
+    // LADDR names the server's end: every client here came in on the port.
+    let _other = conn(&d).await;
+    let laddr = format!("127.0.0.1:{}", d.port);
+    let list = run(&mut c, "CLIENT LIST").await;
+    assert!(list.contains(&format!("laddr={laddr} ")), "{list}");
+    check(&mut c, &[(&format!("CLIENT KILL LADDR {laddr}"), "(integer) 1")]).await;
 }
 
 #[tokio::test]
@@ -296,6 +302,20 @@ async fn config_subcommands() {
                 "CONFIG SET timeout abc",
                 "(error) ERR CONFIG SET failed (possibly related to argument 'timeout') - argument couldn't be parsed into an integer",
             ),
+            (
+                "CONFIG SET timeout -1",
+                "(error) ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive",
+            ),
+            (
+                "CONFIG SET proto-max-bulk-len abc",
+                "(error) ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be a memory value",
+            ),
+            (
+                "CONFIG SET proto-max-bulk-len 1kb",
+                "(error) ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between 1048576 and 9223372036854775807 inclusive",
+            ),
+            ("CONFIG SET proto-max-bulk-len 2mb", "OK"),
+            ("CONFIG GET proto-max-bulk-len", "[\"proto-max-bulk-len\", \"2097152\"]"),
             // All or nothing: the refused maxclients undoes the timeout.
             (
                 "CONFIG SET timeout 5 maxclients 0",

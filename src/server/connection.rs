@@ -46,6 +46,7 @@ pub async fn run(
         id,
         ClientInfo {
             addr: peer,
+            laddr: socket.local_addr().ok(),
             name: String::new(),
             connected: Instant::now(),
             kill: kill.clone(),

@@ -61,6 +61,8 @@ pub struct ConnectionLimits {
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub addr: SocketAddr,
+    /// The local end: which of the server's addresses it connected to.
+    pub laddr: Option<SocketAddr>,
     pub name: String,
     pub connected: Instant,
     /// Cancelled by `CLIENT KILL`; the connection's loop watches it.
@@ -207,21 +209,30 @@ impl ServerInfo for ServerState {
     fn config_set(&self, key: &str, value: &str) -> Result<(), String> {
         let mut s = self.settings.write().unwrap_or_else(|e| e.into_inner());
         // Ranges as Redis checks them: maxclients 0 would lock everyone out,
-        // including the client that could undo it.
-        let number = |min: u64, max: u64| {
-            let n = value
-                .parse::<u64>()
-                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
-            if n < min || n > max {
+        // including the client that could undo it. A number is parsed first
+        // and checked against its range second, so "-1" is out of range (as
+        // in Redis), not unparsable.
+        let in_range = |n: i128, min: u64, max: u64| {
+            if n < min as i128 || n > max as i128 {
                 return Err(format!("argument must be between {min} and {max} inclusive"));
             }
-            Ok(n)
+            Ok(n as u64)
+        };
+        let number = |min: u64, max: u64| {
+            let n = value
+                .parse::<i128>()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            in_range(n, min, max)
+        };
+        let memory = |min: u64, max: u64| {
+            let n = parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
+            in_range(n as i128, min, max)
         };
         match key {
             "maxclients" => s.maxclients = number(1, u32::MAX as u64)? as usize,
             "timeout" => s.timeout_secs = number(0, i32::MAX as u64)?,
             "requirepass" => s.requirepass = (!value.is_empty()).then(|| value.to_string()),
-            "proto-max-bulk-len" => s.limits.max_bulk_bytes = number(1 << 20, i64::MAX as u64)? as usize,
+            "proto-max-bulk-len" => s.limits.max_bulk_bytes = memory(1 << 20, i64::MAX as u64)? as usize,
             _ => return Err("Unknown option or number of arguments for CONFIG SET".into()),
         }
         Ok(())
@@ -237,8 +248,9 @@ impl ServerInfo for ServerState {
             .iter()
             .filter(|(id, _)| only.is_none_or(|only| only == **id))
             .map(|(id, c)| {
+                let laddr = c.laddr.map(|a| a.to_string()).unwrap_or_default();
                 format!(
-                    "id={id} addr={} name={} age={}\n",
+                    "id={id} addr={} laddr={laddr} name={} age={}\n",
                     c.addr,
                     c.name,
                     c.connected.elapsed().as_secs()
@@ -294,10 +306,47 @@ impl ServerState {
     }
 }
 
+/// A size as Redis's configuration writes it: bytes, or with a unit `k`,
+/// `m`, `g` (powers of 1000) or `kb`, `mb`, `gb` (powers of 1024), any case.
+fn parse_memory(value: &str) -> Option<u64> {
+    let lower = value.to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let scale: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1_000,
+        "kb" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(scale)
+}
+
 /// Resident set size, from /proc (0 where unavailable).
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_memory;
+
+    #[test]
+    fn memory_values_read_as_redis_reads_them() {
+        assert_eq!(parse_memory("1048576"), Some(1 << 20));
+        assert_eq!(parse_memory("2mb"), Some(2 << 20));
+        assert_eq!(parse_memory("2MB"), Some(2 << 20));
+        assert_eq!(parse_memory("3k"), Some(3000));
+        assert_eq!(parse_memory("1gb"), Some(1 << 30));
+        assert_eq!(parse_memory("-5"), None);
+        assert_eq!(parse_memory("abc"), None);
+        assert_eq!(parse_memory("5tb"), None);
+        assert_eq!(parse_memory(""), None);
+    }
 }
