@@ -249,7 +249,8 @@ fn serves_on_a_socket_passed_by_socket_activation() {
     // until the child has exec'd.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 {
+            // dup2 onto itself keeps FD_CLOEXEC, so clear it explicitly.
+            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -257,6 +258,18 @@ fn serves_on_a_socket_passed_by_socket_activation() {
     }
     let mut d = Daemon::spawn_command(cmd);
     drop(listener);
+    // Told of a descriptor that is not open: a clear error, not a crash.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("exec 3>&-; LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" --port 0 --dir \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_walkvd"))
+        .arg(dir.path().join("other"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("descriptor 3 is not open"), "{stderr}");
     assert_eq!(d.port, port, "serves on the passed socket, not on --port 1");
     d.wait_for_log("serving on sockets passed by systemd");
     d.wait_for_log("ready to accept commands");

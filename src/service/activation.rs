@@ -30,13 +30,20 @@ pub fn take_listeners() -> Result<Option<Vec<TcpListener>>, String> {
     };
     let mut listeners = Vec::with_capacity(count);
     for fd in FIRST_FD..FIRST_FD + count as RawFd {
-        // SAFETY: systemd hands descriptors FIRST_FD.. to this process (we
-        // checked LISTEN_PID), and nothing else in the process uses them.
-        let listener = unsafe { TcpListener::from_raw_fd(fd) };
         // Descriptors are inherited without FD_CLOEXEC; set it so that a
-        // future child never keeps the port open.
-        // SAFETY: fcntl on a descriptor we own, with integer arguments.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // future child never keeps the port open. This also proves the
+        // descriptor is open before anything takes ownership of it (closing
+        // a descriptor that is not open would be a bug of ours to report,
+        // not to commit).
+        // SAFETY: fcntl with integer arguments touches no memory.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(format!("LISTEN_FDS={count}, but descriptor {fd} is not open: {err}"));
+        }
+        // SAFETY: systemd hands descriptors FIRST_FD.. to this process (we
+        // checked LISTEN_PID), it is open (above), and nothing else in the
+        // process uses it.
+        let listener = unsafe { TcpListener::from_raw_fd(fd) };
         let addr = listener
             .local_addr()
             .map_err(|e| format!("descriptor {fd} passed by systemd is not a TCP socket: {e}"))?;
