@@ -1,6 +1,6 @@
 //! The units in `systemd/` and the Debian package, checked with the tools
-//! that will judge them in production: `systemd-analyze`.
-//! It must be installed (`.ci/deps` installs it); a missing tool fails
+//! that will judge them in production: `systemd-analyze` and `cargo deb`.
+//! Both must be installed (`.ci/deps` installs them); a missing tool fails
 //! the test rather than skipping it.
 
 use std::path::{Path, PathBuf};
@@ -64,5 +64,76 @@ fn service_exposure_is_at_most_2_and_the_operations_guide_quotes_it() {
     assert!(
         guide.contains(&format!("overall exposure level {score:.1}")),
         "docs/operations.md should quote the measured exposure level {score:.1}"
+    );
+}
+
+#[test]
+fn debian_package_holds_the_binaries_the_units_and_the_conffile() {
+    // A dev-profile build in a target directory of its own: the test run
+    // holds the lock on the main one.
+    let target = Path::new(env!("CARGO_BIN_EXE_walkvd"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .join("package-test");
+    let deb = target.join("walkv-test.deb");
+    let out = run(Command::new(env!("CARGO"))
+        .args(["deb", "--fast", "--profile", "dev", "--output"])
+        .arg(&deb)
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(repo()));
+    assert!(
+        out.status.success(),
+        "cargo deb failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = run(Command::new("dpkg-deb").arg("--contents").arg(&deb));
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let files: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    for wanted in [
+        "./usr/bin/walkvd",
+        "./usr/bin/walkvctl",
+        "./usr/bin/walkv-crashtest",
+        "./usr/lib/systemd/system/walkv.service",
+        "./usr/lib/systemd/system/walkv.socket",
+        "./usr/lib/sysusers.d/walkv.conf",
+        "./etc/walkv/walkv.toml",
+        "./usr/share/doc/walkv/operations.md",
+    ] {
+        assert!(
+            files.contains(&wanted),
+            "{wanted} missing from the package:\n{listing}"
+        );
+    }
+    let control = tempfile::tempdir().unwrap();
+    let extracted = run(Command::new("dpkg-deb")
+        .arg("--control")
+        .arg(&deb)
+        .arg(control.path()));
+    assert!(extracted.status.success());
+    let conffiles = std::fs::read_to_string(control.path().join("conffiles")).unwrap();
+    assert_eq!(conffiles.trim(), "/etc/walkv/walkv.toml");
+    let postinst = std::fs::read_to_string(control.path().join("postinst")).unwrap();
+    assert!(
+        postinst.contains("systemd-sysusers"),
+        "creates the user:\n{postinst}"
+    );
+    assert!(
+        postinst.contains("deb-systemd-invoke start walkv.service")
+            && !postinst
+                .lines()
+                .any(|l| l.contains("deb-systemd-invoke start") && l.contains("walkv.socket")),
+        "starts the service on install, not the socket:\n{postinst}"
+    );
+    let shipped_config = std::fs::read(repo().join("conf/walkv.toml")).unwrap();
+    let packaged = run(Command::new("dpkg-deb").arg("--fsys-tarfile").arg(&deb)).stdout;
+    assert!(
+        packaged
+            .windows(shipped_config.len())
+            .any(|w| w == shipped_config.as_slice()),
+        "/etc/walkv/walkv.toml is conf/walkv.toml"
     );
 }

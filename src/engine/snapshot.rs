@@ -76,7 +76,7 @@ pub fn list(dir: &Path) -> Result<Vec<(Offset, PathBuf)>> {
             || (rest.len() == 20 + 9 && rest.ends_with(".deleting"));
         if leftover {
             warn!(file = %path.display(), "removing an unfinished snapshot, or one half deleted");
-            fs::remove_file(&path).map_err(|e| EngineError::io("removing", &path, e))?;
+            crate::log::trace::remove_file(&path).map_err(|e| EngineError::io("removing", &path, e))?;
         } else if rest.len() == 20 && rest.bytes().all(|b| b.is_ascii_digit()) {
             match rest.parse() {
                 Ok(offset) => found.push((offset, path)),
@@ -88,6 +88,36 @@ pub fn list(dir: &Path) -> Result<Vec<(Offset, PathBuf)>> {
     }
     found.sort();
     Ok(found)
+}
+
+/// The snapshots in `dir`, oldest first, by the same strict names as
+/// [`list`], but removing nothing: for the offline checker, which changes
+/// nothing. Leftovers of an interrupted snapshot are not returned.
+pub fn find(dir: &Path) -> Result<Vec<(Offset, PathBuf)>> {
+    let mut found = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| EngineError::io("listing", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| EngineError::io("listing", dir, e))?;
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+            continue;
+        };
+        if rest.len() == 20
+            && rest.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(offset) = rest.parse()
+        {
+            found.push((offset, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Checks the snapshot at `path` exactly as opening the engine does, by
+/// loading it into a table that is then dropped (so it needs the memory of
+/// the whole table for a moment).
+pub fn verify(path: &Path, expected_offset: Offset) -> Result<std::result::Result<Loaded, Damage>> {
+    load(path, expected_offset, &Table::default())
 }
 
 /// Writes the table as a snapshot covering the log up to `offset`: to a
@@ -129,7 +159,7 @@ pub fn write(dir: &Path, offset: Offset, table: &Table, now_ms: u64) -> Result<S
             // hundreds of MB dirty makes the kernel throttle every writer,
             // the log's included, when it flushes them at the end.
             out.flush().map_err(io)?;
-            out.inner.get_ref().sync_data().map_err(io)?;
+            crate::log::trace::sync_data(out.inner.get_ref()).map_err(io)?;
             synced = out.position;
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
@@ -143,10 +173,11 @@ pub fn write(dir: &Path, offset: Offset, table: &Table, now_ms: u64) -> Result<S
     let mut file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
     file.write_all(&crc.to_le_bytes()).map_err(io)?;
     file.sync_all()
+        .map(|()| crate::log::trace::synced(&file, &tmp))
         .map_err(|e| EngineError::io("fsyncing", &tmp, e))?;
     let bytes = file.metadata().map_err(io)?.len();
     drop(file);
-    fs::rename(&tmp, &path).map_err(|e| EngineError::io("renaming into place", &path, e))?;
+    crate::log::trace::rename(&tmp, &path).map_err(|e| EngineError::io("renaming into place", &path, e))?;
     sync_dir(dir)?;
     let info = SnapshotInfo {
         path,

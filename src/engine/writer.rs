@@ -86,6 +86,10 @@ pub struct Writer {
     expiry_cursor: usize,
     snapshot_waiters: Vec<oneshot::Sender<Result<SnapshotInfo>>>,
     snapshot_running: bool,
+    /// Joined when the snapshot reports back, so that its hold on the shared
+    /// state (and with it the data directory's lock) ends before the writer
+    /// does: a reopen right after a drop must not find the directory locked.
+    snapshot_thread: Option<std::thread::JoinHandle<()>>,
     /// Size of the last snapshot, for the automatic trigger.
     last_snapshot_bytes: u64,
     /// Log bytes written up to the start of the last snapshot (counting what
@@ -162,6 +166,7 @@ impl Writer {
             expiry_cursor: 0,
             snapshot_waiters: Vec::new(),
             snapshot_running: false,
+            snapshot_thread: None,
             last_snapshot_bytes,
             logged_at_last_snapshot: 0,
             logged_at_open,
@@ -320,6 +325,9 @@ impl Writer {
             "records got the offsets they were computed for"
         );
         match self.shared.config.fsync {
+            // The fault answers before the fsync: a broken daemon the crash
+            // harness must catch (test builds only; see log::trace).
+            FsyncPolicy::Always if crate::log::trace::fault("ack-before-fsync") => Ok(()),
             FsyncPolicy::Always => self.sync(),
             FsyncPolicy::EverySec if self.last_sync.elapsed() >= Duration::from_secs(1) => self.sync(),
             _ => {
@@ -457,8 +465,7 @@ impl Writer {
             .name("walkv-snapshot".into())
             .spawn(move || {
                 let done = SnapshotDone(Some(tx));
-                let result = active_store
-                    .sync_data()
+                let result = crate::log::trace::sync_data(&active_store)
                     .map_err(|e| {
                         EngineError::io("fsyncing the log before a snapshot in", &shared.config.dir, e)
                     })
@@ -466,7 +473,8 @@ impl Writer {
                 done.send(result);
             });
         match spawned {
-            Ok(_) => {
+            Ok(handle) => {
+                self.snapshot_thread = Some(handle);
                 self.snapshot_running = true;
                 self.shared.snapshot_running.store(true, Ordering::Relaxed);
                 self.snapshot_waiters.extend(reply);
@@ -490,6 +498,10 @@ impl Writer {
     /// snapshots it supersedes are deleted (or it failed). The log drops its
     /// handles on those segments; a failed unlink or fsync fences.
     fn finish_snapshot(&mut self, result: Result<SnapshotInfo>) {
+        // It has sent its result and is about to exit (or unwinding a panic).
+        if let Some(handle) = self.snapshot_thread.take() {
+            let _ = handle.join();
+        }
         if let Ok(info) = &result {
             self.log.forget_below(info.offset);
         }

@@ -128,8 +128,12 @@ pub fn lock(dir: &Path) -> Result<File> {
 /// durable. Without it a new segment can vanish after a power cut even though
 /// its contents were fsynced.
 pub fn sync_dir(dir: &Path) -> Result<()> {
+    if super::trace::fault("skip-dir-fsync") {
+        return Ok(()); // a deliberate durability bug, for the crash harness only
+    }
     File::open(dir)
         .and_then(|d| d.sync_all())
+        .map(|()| super::trace::dir_synced(dir))
         .map_err(|e| LogError::io("fsyncing directory", dir, e))
 }
 
@@ -172,10 +176,10 @@ pub fn create_atomic(path: &Path, contents: &[u8], len: u64) -> Result<()> {
         if len > contents.len() as u64 {
             f.set_len(len)?;
         }
-        f.sync_all()
+        f.sync_all().map(|()| super::trace::synced(&f, &tmp))
     };
     write().map_err(|e| LogError::io("writing", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| LogError::io("renaming into place", path, e))?;
+    super::trace::rename(&tmp, path).map_err(|e| LogError::io("renaming into place", path, e))?;
     sync_dir(path.parent().expect("segment files live in a directory"))
 }
 
@@ -194,7 +198,7 @@ pub fn remove_gradually(path: &Path) -> Result<()> {
     let mut doomed = path.as_os_str().to_owned();
     doomed.push(format!(".{DELETING_EXT}"));
     let doomed = PathBuf::from(doomed);
-    match fs::rename(path, &doomed) {
+    match super::trace::rename(path, &doomed) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(LogError::io("renaming for removal", path, e)),
@@ -210,7 +214,7 @@ pub fn remove_gradually(path: &Path) -> Result<()> {
         }
         Ok(())
     };
-    match shrink().and_then(|()| fs::remove_file(path)) {
+    match shrink().and_then(|()| super::trace::remove_file(path)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(LogError::io("removing", path, e)),
@@ -221,7 +225,7 @@ pub fn remove_gradually(path: &Path) -> Result<()> {
 pub fn clean(listing: &Listing) -> Result<()> {
     for tmp in &listing.temps {
         warn!(file = %tmp.display(), "removing leftover temporary file");
-        fs::remove_file(tmp).map_err(|e| LogError::io("removing", tmp, e))?;
+        super::trace::remove_file(tmp).map_err(|e| LogError::io("removing", tmp, e))?;
     }
     for stray in &listing.strays {
         warn!(file = %stray.display(), "ignoring unexpected file in log directory");

@@ -244,6 +244,7 @@ impl Index {
         self.set_capacity(self.len)?;
         self.file
             .sync_all()
+            .map(|()| super::trace::synced(&self.file, &self.path))
             .map_err(|e| LogError::io("fsyncing index", &self.path, e))
     }
 }

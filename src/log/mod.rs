@@ -10,6 +10,8 @@
 //! - [`segment`]: a store and its index, named by base offset
 //! - [`dir`]: the directory's lock, file names, and atomic file creation
 //! - [`Log`]: the ordered segments; append, read, sync, replay, remove
+//! - [`trace`]: test-only durability trace and fault switches; no-ops by default
+//! - [`check`]: checking, walking and cutting a log directory offline (`walkvctl`)
 //!
 //! The log knows nothing of keys and never uses tokio: it is plain blocking
 //! I/O owned by one thread. The byte layout of every file and the recovery
@@ -20,6 +22,7 @@
 //! or fsync fences the log for good: the caller must not acknowledge anything
 //! more and should restart the process.
 
+pub mod check;
 pub mod config;
 pub mod dir;
 pub mod error;
@@ -31,6 +34,7 @@ pub mod scan;
 pub mod segment;
 mod segmented;
 pub mod store;
+pub mod trace;
 
 pub use config::LogConfig;
 pub use error::{LogError, Result};

@@ -228,6 +228,25 @@ fn classify_damage(
     }
 }
 
+/// The first position at or after `start` (below `file_len`) of the store at
+/// `path` holding an intact record whose offset is at least `min_offset` and
+/// plausible there, with that offset: the search [`scan`] makes to tell
+/// corruption from a torn tail. The offline checker uses it to count what
+/// lies past a corruption; it streams, so memory stays bounded.
+pub fn find_valid_record(
+    file: &File,
+    path: &Path,
+    file_len: u64,
+    start: u64,
+    min_offset: Offset,
+    max_payload: u32,
+) -> Result<Option<(u64, Offset)>> {
+    if start >= file_len {
+        return Ok(None);
+    }
+    Tail { file, path, file_len }.find_valid_record(start, min_offset, max_payload)
+}
+
 /// The part of a store past its last valid record, read in bounded chunks.
 struct Tail<'a> {
     file: &'a File,

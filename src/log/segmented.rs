@@ -210,6 +210,8 @@ impl Log {
             debug!(base = segment.base(), "removing segment");
             // A failed unlink or directory fsync leaves the directory in
             // doubt; like a failed write it fences the log.
+            super::trace::unlinking(&dir::store_path(&self.dir, segment.base()));
+            super::trace::unlinking(&dir::index_path(&self.dir, segment.base()));
             let result = segment.remove(&self.dir).and_then(|()| dir::sync_dir(&self.dir));
             self.fence_on_error(result)?;
             removed += 1;
@@ -347,7 +349,7 @@ pub fn remove_segments_below(dir: &Path, offset: Offset) -> Result<usize> {
         // orphan the next open removes); the index is small.
         dir::remove_gradually(&dir::store_path(dir, base))?;
         let index = dir::index_path(dir, base);
-        match std::fs::remove_file(&index) {
+        match super::trace::remove_file(&index) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(LogError::io("removing", &index, e)),
@@ -362,49 +364,60 @@ pub fn remove_segments_below(dir: &Path, offset: Offset) -> Result<usize> {
 /// [`Log::remove_below`] leaves, below the first store. An index without its
 /// store anywhere else means a store was lost, which is corruption.
 fn remove_orphan_indexes(dir: &Path, listing: &Listing) -> Result<()> {
-    let first_store = listing.stores.first().copied();
     for &base in &listing.indexes {
         if listing.stores.binary_search(&base).is_ok() {
             continue;
         }
         let path = dir::index_path(dir, base);
-        match first_store {
-            Some(first) if base < first => {
-                warn!(file = %path.display(), "removing index left behind by an interrupted segment removal");
-                std::fs::remove_file(&path).map_err(|e| LogError::io("removing", &path, e))?;
-            }
-            _ => {
-                return Err(LogError::corruption(
-                    &path,
-                    0,
-                    "index without its store: the store file is missing",
-                ));
-            }
+        if !orphan_is_leftover(listing, base) {
+            return Err(LogError::corruption(&path, 0, ORPHAN_REASON));
         }
+        warn!(file = %path.display(), "removing index left behind by an interrupted segment removal");
+        super::trace::remove_file(&path).map_err(|e| LogError::io("removing", &path, e))?;
     }
     dir::sync_dir(dir)
 }
+
+/// The corruption of a store at `base` that follows a segment ending at
+/// `prev_next`, if they do not meet: a segment is missing, or they overlap.
+/// Shared with the offline checker ([`super::check`]).
+pub(crate) fn gap_error(dir: &Path, base: Offset, prev_next: Offset) -> Option<LogError> {
+    if base == prev_next {
+        return None;
+    }
+    let reason = if base > prev_next {
+        format!(
+            "segment starts at offset {base} but the one before it ends at {prev_next}: a segment is missing"
+        )
+    } else {
+        format!(
+            "segment starts at offset {base} but the one before it already holds records up to {}: segments overlap",
+            prev_next - 1
+        )
+    };
+    Some(LogError::corruption(dir::store_path(dir, base), 0, reason))
+}
+
+/// Whether an index at `base` whose store is missing is the leftover of an
+/// interrupted segment removal (below the lowest store: safe to delete) or
+/// the sign of a lost store (anywhere else: corruption). Shared with the
+/// offline checker.
+pub(crate) fn orphan_is_leftover(listing: &Listing, base: Offset) -> bool {
+    listing.stores.first().is_some_and(|&first| base < first)
+}
+
+/// The reason given for an index whose store is lost.
+pub(crate) const ORPHAN_REASON: &str = "index without its store: the store file is missing";
 
 fn recover_segments(dir: &Path, stores: &[Offset], config: &LogConfig) -> Result<(Vec<Segment>, Recovery)> {
     let mut recovery = Recovery::default();
     let mut segments: Vec<Segment> = Vec::with_capacity(stores.len().max(1));
     for (i, &base) in stores.iter().enumerate() {
-        if let Some(prev) = segments.last().filter(|p| p.next_offset() != base) {
-            return Err(LogError::corruption(
-                dir::store_path(dir, base),
-                0,
-                if base > prev.next_offset() {
-                    format!(
-                        "segment starts at offset {base} but the one before it ends at {}: a segment is missing",
-                        prev.next_offset()
-                    )
-                } else {
-                    format!(
-                        "segment starts at offset {base} but the one before it already holds records up to {}: segments overlap",
-                        prev.next_offset() - 1
-                    )
-                },
-            ));
+        if let Some(err) = segments
+            .last()
+            .and_then(|prev| gap_error(dir, base, prev.next_offset()))
+        {
+            return Err(err);
         }
         let is_last = i + 1 == stores.len();
         let (segment, found) = Segment::recover(dir, base, config, is_last)?;

@@ -120,6 +120,7 @@ impl Store {
     pub fn sync(&self) -> Result<()> {
         self.file
             .sync_data()
+            .map(|()| super::trace::synced(&self.file, &self.path))
             .map_err(|e| LogError::io("fsyncing", &self.path, e))
     }
 
@@ -129,6 +130,7 @@ impl Store {
         self.file
             .set_len(len)
             .and_then(|()| self.file.sync_all())
+            .map(|()| super::trace::synced(&self.file, &self.path))
             .map_err(|e| LogError::io("truncating", &self.path, e))?;
         self.size = len;
         Ok(())

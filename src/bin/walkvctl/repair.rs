@@ -1,0 +1,152 @@
+//! `walkvctl repair`: plan from the check, refuse what needs the flag, carry
+//! out the library's cut, then let the log's own open do the rest (cut a torn
+//! tail, rebuild indexes), and check again.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, anyhow};
+use walkv::log::check::{self, CutPlan, Status};
+use walkv::log::{LogConfig, Offset, Recovery};
+
+use crate::inspect::{self, Report, SnapState};
+use crate::{EXIT_CORRUPT, EXIT_OK, Failure, render};
+
+/// What a repair of corruption does, decided before anything changes.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The cut of the log, if the log itself is damaged.
+    pub cut: Option<CutPlan>,
+    /// Snapshots moved to quarantine: damaged, past the log's end, or past
+    /// the cut (they hold effects of records the cut drops).
+    pub snapshots: Vec<PathBuf>,
+    /// Why the repair cannot be done at all.
+    pub refusal: Option<String>,
+}
+
+/// What the repair did.
+#[derive(Debug)]
+pub struct Done {
+    pub action: &'static str,
+    pub plan: Option<Plan>,
+    pub quarantine: Option<PathBuf>,
+    pub recovery: Option<Recovery>,
+    /// The directory checked again afterwards.
+    pub after: Report,
+}
+
+pub fn run(dir: &Path, truncate_corrupt: bool, json: bool) -> Result<u8, Failure> {
+    let (target, mut locks, _) = crate::open(dir, false)?;
+    let report = inspect::inspect(&target, false)?;
+    let config = LogConfig::default();
+    let (action, plan, quarantine) = match report.status() {
+        Status::Clean => ("none", None, None),
+        Status::Torn => ("truncated_torn", None, None),
+        Status::Corrupt => {
+            let plan = plan(&report);
+            if !truncate_corrupt || plan.refusal.is_some() {
+                render::print_refusal(&report, &plan, truncate_corrupt, json)?;
+                return Ok(EXIT_CORRUPT);
+            }
+            let quarantine = quarantine_dir(&target.dir)?;
+            for path in &plan.snapshots {
+                check::move_into(path, &quarantine)?;
+            }
+            if let Some(cut) = &plan.cut {
+                check::execute_cut(cut, &quarantine, &config)
+                    .with_context(|| format!("cutting the log in {}", target.wal.display()))?;
+            }
+            let action = if plan.cut.is_some() {
+                "truncated_corrupt"
+            } else {
+                "quarantined_snapshots"
+            };
+            (action, Some(plan), Some(quarantine))
+        }
+    };
+    let recovery = if needs_open(&report) || action != "none" {
+        locks.release_log();
+        let recovery = check::reopen(&target.wal, config)
+            .with_context(|| format!("opening the log in {} after the repair", target.wal.display()))?;
+        Some(recovery)
+    } else {
+        None
+    };
+    let after = inspect::inspect(&target, false)?;
+    let done = Done {
+        action,
+        plan,
+        quarantine,
+        recovery,
+        after,
+    };
+    render::print_repair(&report, &done, json)?;
+    if done.after.status() != Status::Clean {
+        return Err(Failure {
+            code: EXIT_CORRUPT,
+            error: anyhow!("the directory is still not clean after the repair; nothing more was changed"),
+        });
+    }
+    Ok(EXIT_OK)
+}
+
+/// Whether the log's open would change something although nothing is
+/// damaged: an index to rebuild, a leftover to remove.
+fn needs_open(report: &Report) -> bool {
+    let stale = report
+        .log
+        .segments
+        .iter()
+        .any(|s| matches!(s.index, check::IndexState::Rebuild(_)));
+    stale || !report.log.leftovers.is_empty()
+}
+
+/// The smallest cut that drops every corruption of the log and every record
+/// that does not decode, and the snapshots that must go with it.
+pub fn plan(report: &Report) -> Plan {
+    let undecodable = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == "undecodable_record")
+        .filter_map(|f| report.log.cut_at_offset(f.offset));
+    let cut = report.log.cut().into_iter().chain(undecodable).min();
+    let cut = cut.map(|c| report.log.plan_cut(c));
+    let kept_end: Offset = cut.as_ref().map_or(report.log.valid_next(), |c| c.first_dropped);
+    let goes = |s: &inspect::SnapshotCheck| {
+        matches!(s.state, SnapState::Damaged { .. } | SnapState::BeyondLog) || s.offset > kept_end
+    };
+    let snapshots: Vec<PathBuf> = report
+        .snapshots
+        .iter()
+        .filter(|s| goes(s))
+        .map(|s| s.path.clone())
+        .collect();
+    let first = report.log.first_offset();
+    let covered = !report.target.engine
+        || first == 0
+        || report
+            .snapshots
+            .iter()
+            .any(|s| !goes(s) && matches!(s.state, SnapState::Intact { .. }) && s.offset >= first);
+    let refusal = (!covered).then(|| {
+        format!(
+            "after the repair no intact snapshot would cover the records below the log's first \
+             offset {first}: the keys they wrote would be lost. Nothing was changed; keep a copy \
+             of the directory and restore it from a backup"
+        )
+    });
+    Plan {
+        cut,
+        snapshots,
+        refusal,
+    }
+}
+
+/// `DIR/quarantine/<UTC time>/`, created durably.
+fn quarantine_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    check::create_quarantine(dir, &check::utc_stamp(now))
+        .with_context(|| format!("creating the quarantine directory in {}", dir.display()))
+}

@@ -1,0 +1,647 @@
+//! Checking a log directory without changing it, walking its records, and
+//! cutting it at a damaged record: the library half of `walkvctl`.
+//!
+//! The checker judges every store with the functions `Log::open` uses (the
+//! header check, [`scan::scan`]'s classification of how a store ends,
+//! [`Index::open_checked`], the gap and orphan rules of `Log::open`), so the
+//! tool and the daemon cannot disagree about what is valid. Unlike
+//! `Log::open` it does not stop at the first damage: it reports all of it,
+//! and counts the intact records that lie past a corruption, so that a
+//! repair can say exactly which offsets it drops.
+//!
+//! A repair of corruption is a [`Cut`]: the log keeps the records before one
+//! byte position of one store, and the bytes after it, every later segment
+//! and every index whose store is lost move to a quarantine directory, never
+//! deleted ([`CutPlan`], [`execute_cut`]). Torn tails and stale indexes need
+//! no cut: `Log::open` itself repairs them ([`reopen`]).
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::Offset;
+use super::config::LogConfig;
+use super::dir::{self, index_path, store_path};
+use super::error::{LogError, Result};
+use super::header::{self, FILE_HEADER_BYTES, STORE_MAGIC};
+use super::index::Index;
+use super::scan::{self, Ending, Next, StoreReader};
+use super::segmented::{ORPHAN_REASON, gap_error, orphan_is_leftover};
+
+mod cut;
+mod walk;
+
+pub use cut::{create_quarantine, execute_cut, move_into, reopen, utc_stamp};
+pub use walk::{RecordRef, Stop, walk};
+
+/// How to check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The limit the daemon runs with: a longer announced record is damage.
+    pub max_record_bytes: u32,
+    /// Another process may be appending (a running daemon, whose lock we do
+    /// not hold). The last store's torn ending is then a write in flight, not
+    /// damage, and its index is not checked: the daemon resizes it, and
+    /// reading a mapping of a file that shrinks faults.
+    pub live: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            max_record_bytes: LogConfig::default().max_record_bytes,
+            live: false,
+        }
+    }
+}
+
+/// What kind of damage was found. Every kind but [`DamageKind::TornTail`]
+/// stops `Log::open`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DamageKind {
+    /// The last store ends in a torn or zero-filled record: what a crash
+    /// during an append leaves. The next open cuts it.
+    TornTail,
+    /// A torn ending in a store that is not the last.
+    TornSealed,
+    /// A bad record followed by a valid one.
+    CorruptRecord,
+    /// The store's file header is not valid.
+    BadHeader,
+    /// A store starts after the end of the one before it.
+    MissingSegment,
+    /// A store starts before the end of the one before it.
+    OverlappingSegments,
+    /// An index whose store is missing, above the lowest store.
+    LostStore,
+}
+
+impl DamageKind {
+    /// The name used in reports and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DamageKind::TornTail => "torn_tail",
+            DamageKind::TornSealed => "torn_sealed_segment",
+            DamageKind::CorruptRecord => "corrupt_record",
+            DamageKind::BadHeader => "bad_header",
+            DamageKind::MissingSegment => "missing_segment",
+            DamageKind::OverlappingSegments => "overlapping_segments",
+            DamageKind::LostStore => "lost_store",
+        }
+    }
+}
+
+/// Where a log is cut to drop damage. Cuts are ordered: the smaller cut
+/// keeps less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cut {
+    /// The first segment touched, as an index into [`LogCheck::segments`]
+    /// (their count when only lost stores' indexes go).
+    pub segment: usize,
+    /// The store is truncated at this byte position; `None`: it goes whole.
+    pub position: Option<u64>,
+}
+
+/// One piece of damage.
+#[derive(Debug, Clone)]
+pub struct Damage {
+    pub kind: DamageKind,
+    pub file: PathBuf,
+    /// Byte position in `file`.
+    pub position: u64,
+    /// The log offset of the first record the damage takes away.
+    pub offset: Offset,
+    /// Bytes from `position` to the end of `file`.
+    pub bytes: u64,
+    pub reason: String,
+    /// Where the log would be cut to drop it; `None` for a torn tail, which
+    /// the next open cuts by itself.
+    pub cut: Option<Cut>,
+}
+
+/// What the index of a segment says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexState {
+    Agrees,
+    /// The next open rebuilds it from the store (never an error).
+    Rebuild(String),
+    NotChecked(&'static str),
+}
+
+/// One store and its index, checked.
+#[derive(Debug, Clone)]
+pub struct SegmentCheck {
+    pub base: Offset,
+    pub store: PathBuf,
+    pub store_bytes: u64,
+    /// The intact records from the base on, before any damage, and where
+    /// each starts.
+    pub positions: Vec<u64>,
+    /// Where those records end.
+    pub valid_end: u64,
+    /// One past the highest offset of any intact record in the store,
+    /// including those past a corruption (`base` when there is none).
+    pub highest_next: Offset,
+    pub index: IndexState,
+}
+
+impl SegmentCheck {
+    pub fn records(&self) -> u64 {
+        self.positions.len() as u64
+    }
+}
+
+/// The overall verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Clean,
+    /// Only a torn tail, which the next open cuts.
+    Torn,
+    Corrupt,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Clean => "clean",
+            Status::Torn => "torn",
+            Status::Corrupt => "corrupt",
+        }
+    }
+}
+
+/// A whole log directory, checked.
+#[derive(Debug, Clone, Default)]
+pub struct LogCheck {
+    pub dir: PathBuf,
+    /// One per store, in base order.
+    pub segments: Vec<SegmentCheck>,
+    pub damage: Vec<Damage>,
+    /// Indexes of lost stores (also in `damage`): a cut moves them away.
+    pub lost_indexes: Vec<PathBuf>,
+    /// Indexes left below the lowest store by an interrupted removal, and
+    /// temporary files of an interrupted create: the next open deletes them.
+    pub leftovers: Vec<PathBuf>,
+    /// Files the log does not own; left alone.
+    pub strays: Vec<PathBuf>,
+    /// `live` only: the last store's torn ending (file, position), taken for
+    /// an append in flight.
+    pub in_flight: Option<(PathBuf, u64)>,
+    /// `live` only: stores removed by their owner while the check ran.
+    pub vanished: Vec<PathBuf>,
+}
+
+impl LogCheck {
+    pub fn status(&self) -> Status {
+        if self.damage.iter().any(|d| d.kind != DamageKind::TornTail) {
+            Status::Corrupt
+        } else if self.damage.is_empty() {
+            Status::Clean
+        } else {
+            Status::Torn
+        }
+    }
+
+    /// The offset of the oldest record held.
+    pub fn first_offset(&self) -> Offset {
+        self.segments.first().map_or(0, |s| s.base)
+    }
+
+    /// One past the highest offset of any intact record found, or of a lost
+    /// store's base: the log's next offset before any repair. For a clean or
+    /// torn log, what `Log::next_offset` gives after open.
+    pub fn next_offset(&self) -> Offset {
+        let lost = self.damage.iter().filter(|d| d.kind == DamageKind::LostStore);
+        let highest = self.segments.iter().map(|s| s.highest_next);
+        highest
+            .chain(lost.map(|d| d.offset))
+            .max()
+            .unwrap_or(0)
+            .max(self.valid_next())
+    }
+
+    /// One past the last record of the intact prefix: what an open after
+    /// the smallest cut (and the torn tail's) would hold.
+    pub fn valid_next(&self) -> Offset {
+        let last = Cut {
+            segment: self.segments.len(),
+            position: None,
+        };
+        self.kept_end(self.cut().unwrap_or(last))
+    }
+
+    pub fn store_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.store_bytes).sum()
+    }
+
+    /// The smallest cut that drops every corruption, if there is any.
+    pub fn cut(&self) -> Option<Cut> {
+        self.damage.iter().filter_map(|d| d.cut).min()
+    }
+
+    /// The cut that drops the record at `offset` and everything after it
+    /// (for damage found above the log, such as a record that does not
+    /// decode). `None` if the log holds no such record.
+    pub fn cut_at_offset(&self, offset: Offset) -> Option<Cut> {
+        self.segments.iter().enumerate().find_map(|(i, s)| {
+            let rel = offset.checked_sub(s.base)?;
+            let position = *s.positions.get(usize::try_from(rel).ok()?)?;
+            Some(Cut {
+                segment: i,
+                position: Some(position),
+            })
+        })
+    }
+
+    /// The log's next offset after `cut`.
+    pub fn kept_end(&self, cut: Cut) -> Offset {
+        let whole = |i: usize| {
+            self.segments
+                .get(i)
+                .map_or(0, |s: &SegmentCheck| s.base + s.records())
+        };
+        match (cut.position, self.segments.get(cut.segment)) {
+            (Some(pos), Some(s)) => s.base + s.positions.partition_point(|&p| p < pos) as u64,
+            _ if cut.segment == 0 => self.first_offset(),
+            _ => whole(cut.segment - 1),
+        }
+    }
+
+    /// What cutting at `cut` would do, computed before anything changes.
+    pub fn plan_cut(&self, cut: Cut) -> CutPlan {
+        let mut moves = self.lost_indexes.clone();
+        let first_whole = cut.segment + cut.position.is_some() as usize;
+        for s in self.segments.iter().skip(first_whole).rev() {
+            moves.push(index_path(&self.dir, s.base));
+            moves.push(s.store.clone());
+        }
+        let truncate = cut.position.and_then(|pos| {
+            let s = self.segments.get(cut.segment)?;
+            (pos < s.store_bytes).then(|| Truncate {
+                store: s.store.clone(),
+                base: s.base,
+                position: pos,
+                bytes: s.store_bytes - pos,
+            })
+        });
+        let recreate_base = (cut.segment == 0 && cut.position.is_none() && !self.segments.is_empty())
+            .then(|| self.first_offset());
+        CutPlan {
+            dir: self.dir.clone(),
+            first_dropped: self.kept_end(cut),
+            next_before: self.next_offset(),
+            truncate,
+            moves,
+            recreate_base,
+        }
+    }
+}
+
+/// What a cut does, in the order it does it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutPlan {
+    /// The log directory.
+    pub dir: PathBuf,
+    /// The log's next offset after the cut: the first offset dropped.
+    pub first_dropped: Offset,
+    /// The log's next offset before it: the end (exclusive) of the range
+    /// dropped.
+    pub next_before: Offset,
+    /// Files moved whole to quarantine (an index before its store, the last
+    /// segment first, so that a crash part-way leaves a log that is a prefix).
+    pub moves: Vec<PathBuf>,
+    /// The store truncated, if the cut falls inside one.
+    pub truncate: Option<Truncate>,
+    /// When the cut leaves no store: an empty segment is created at this
+    /// base, so that offsets go on from where they were rather than from 0.
+    pub recreate_base: Option<Offset>,
+}
+
+/// A store cut short by a [`CutPlan`]. The bytes past `position` are first
+/// copied to quarantine as `<store name>.from-<position>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncate {
+    pub store: PathBuf,
+    pub base: Offset,
+    pub position: u64,
+    /// How many bytes go.
+    pub bytes: u64,
+}
+
+/// Checks every store and index in the log directory `dir`, changing
+/// nothing. `progress` is called with the store bytes checked so far.
+pub fn check(dir: &Path, opts: &CheckOptions, progress: &mut dyn FnMut(u64)) -> Result<LogCheck> {
+    let listing = dir::list(dir)?;
+    let mut out = LogCheck {
+        dir: dir.to_path_buf(),
+        leftovers: listing.temps.clone(),
+        strays: listing.strays.clone(),
+        ..LogCheck::default()
+    };
+    let mut prev_next: Option<Offset> = None;
+    let mut done = 0;
+    for (i, &base) in listing.stores.iter().enumerate() {
+        if let Some(err) = prev_next.and_then(|prev| gap_error(dir, base, prev)) {
+            let prev = prev_next.unwrap_or(base);
+            let kind = if base > prev {
+                DamageKind::MissingSegment
+            } else {
+                DamageKind::OverlappingSegments
+            };
+            let cut = whole(out.segments.len());
+            out.damage.push(damage_from(err, kind, prev, 0, Some(cut)));
+        }
+        let is_last = i + 1 == listing.stores.len();
+        // After a damaged header the segment's end is unknown: no gap check.
+        prev_next = match check_segment(dir, base, out.segments.len(), is_last, opts, &mut out)? {
+            Some(s) => {
+                done += s.store_bytes;
+                let next = (s.valid_end > 0).then_some(s.highest_next);
+                out.segments.push(s);
+                next
+            }
+            None => None,
+        };
+        progress(done);
+    }
+    check_orphans(dir, &listing, &mut out);
+    Ok(out)
+}
+
+fn whole(segment: usize) -> Cut {
+    Cut {
+        segment,
+        position: None,
+    }
+}
+
+fn damage_from(err: LogError, kind: DamageKind, offset: Offset, bytes: u64, cut: Option<Cut>) -> Damage {
+    let (file, position, reason) = match err {
+        LogError::Corruption { file, offset, reason } => (file, offset, reason),
+        other => (PathBuf::new(), 0, other.to_string()),
+    };
+    Damage {
+        kind,
+        file,
+        position,
+        offset,
+        bytes,
+        reason,
+        cut,
+    }
+}
+
+/// Indexes without their store: leftovers below the lowest store, lost
+/// stores anywhere else (the rule of `Log::open`).
+fn check_orphans(dir: &Path, listing: &dir::Listing, out: &mut LogCheck) {
+    for &base in &listing.indexes {
+        if listing.stores.binary_search(&base).is_ok() {
+            continue;
+        }
+        let path = index_path(dir, base);
+        if orphan_is_leftover(listing, base) {
+            out.leftovers.push(path);
+            continue;
+        }
+        // Every store above the lost one goes with it: its records would
+        // not follow on from the log that is kept.
+        let segment = out.segments.partition_point(|s| s.base <= base);
+        out.lost_indexes.push(path.clone());
+        out.damage.push(Damage {
+            kind: DamageKind::LostStore,
+            file: path,
+            position: 0,
+            offset: base,
+            bytes: 0,
+            reason: ORPHAN_REASON.to_string(),
+            cut: Some(whole(segment)),
+        });
+    }
+}
+
+/// Checks one store and its index. `None` when, in a live check, the store
+/// was removed by its owner meanwhile.
+fn check_segment(
+    dir: &Path,
+    base: Offset,
+    seg: usize,
+    is_last: bool,
+    opts: &CheckOptions,
+    out: &mut LogCheck,
+) -> Result<Option<SegmentCheck>> {
+    let path = store_path(dir, base);
+    let scanned = match read_store(&path, base, seg, is_last, opts) {
+        Ok(scanned) => scanned,
+        Err(LogError::Io { .. }) if opts.live && !path.exists() => {
+            out.vanished.push(path);
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let (mut segment, damage) = scanned;
+    match damage {
+        Some(d) if opts.live && d.kind == DamageKind::TornTail => out.in_flight = Some((d.file, d.position)),
+        Some(d) => out.damage.push(d),
+        None => {}
+    }
+    segment.index = if is_last && opts.live {
+        IndexState::NotChecked("the active segment of a running writer")
+    } else if segment.valid_end == 0 {
+        IndexState::NotChecked("the store's header is damaged")
+    } else {
+        match Index::open_checked(&index_path(dir, base), base, &segment.positions)? {
+            Ok(_) => IndexState::Agrees,
+            Err(reason) => IndexState::Rebuild(reason),
+        }
+    };
+    Ok(Some(segment))
+}
+
+/// Checks a store's header and scans its records. A damaged header leaves
+/// `valid_end` at 0.
+fn read_store(
+    path: &Path,
+    base: Offset,
+    seg: usize,
+    is_last: bool,
+    opts: &CheckOptions,
+) -> Result<(SegmentCheck, Option<Damage>)> {
+    let file = File::open(path).map_err(|e| LogError::io("opening store", path, e))?;
+    let store_bytes = file
+        .metadata()
+        .map_err(|e| LogError::io("reading metadata of", path, e))?
+        .len();
+    let mut segment = SegmentCheck {
+        base,
+        store: path.to_path_buf(),
+        store_bytes,
+        positions: Vec::new(),
+        valid_end: 0,
+        highest_next: base,
+        index: IndexState::NotChecked(""),
+    };
+    let mut head = vec![0u8; FILE_HEADER_BYTES.min(store_bytes as usize)];
+    file.read_exact_at(&mut head, 0)
+        .map_err(|e| LogError::io("reading header of", path, e))?;
+    if let Err(reason) = header::check(&head, STORE_MAGIC, base) {
+        let err = LogError::corruption(path, 0, reason);
+        let damage = damage_from(err, DamageKind::BadHeader, base, store_bytes, Some(whole(seg)));
+        return Ok((segment, Some(damage)));
+    }
+    let found = scan::scan(clone(&file, path)?, path, base, opts.max_record_bytes)?;
+    let expected = base + found.positions.len() as u64;
+    segment.valid_end = found.valid_end;
+    segment.highest_next = expected;
+    segment.positions = found.positions;
+    let at = |pos| {
+        Some(Cut {
+            segment: seg,
+            position: Some(pos),
+        })
+    };
+    let (kind, pos, reason, cut) = match found.ending {
+        Ending::Clean => return Ok((segment, None)),
+        Ending::Torn { pos, reason } if is_last => (DamageKind::TornTail, pos, reason, None),
+        Ending::Torn { pos, reason } => (
+            DamageKind::TornSealed,
+            pos,
+            format!("{reason}, in a segment that is not the last"),
+            at(pos),
+        ),
+        Ending::Corrupt { pos, reason } => {
+            let max = opts.max_record_bytes;
+            segment.highest_next = count_past(&file, path, store_bytes, pos, expected, max)?;
+            (DamageKind::CorruptRecord, pos, reason, at(pos))
+        }
+    };
+    let err = LogError::corruption(path, pos, reason);
+    let damage = damage_from(err, kind, expected, store_bytes - pos, cut);
+    Ok((segment, Some(damage)))
+}
+
+fn clone(file: &File, path: &Path) -> Result<File> {
+    file.try_clone()
+        .map_err(|e| LogError::io("duplicating handle of", path, e))
+}
+
+/// One past the highest offset of the intact records found from byte `pos`
+/// on, where a corruption stopped the scan expecting offset `expected`:
+/// runs of records are walked, and the gaps between them searched, with the
+/// scan's own search.
+fn count_past(
+    file: &File,
+    path: &Path,
+    len: u64,
+    mut pos: u64,
+    mut expected: Offset,
+    max: u32,
+) -> Result<Offset> {
+    let mut highest_next = expected;
+    while let Some((at, offset)) = scan::find_valid_record(file, path, len, pos, expected, max)? {
+        let mut reader = StoreReader::new(clone(file, path)?, path, len, at, max);
+        let mut next = offset;
+        while let Next::Record { .. } = reader.next(next)? {
+            next += 1;
+        }
+        if reader.position() <= at {
+            break; // cannot happen (the search found an intact record), but never loop
+        }
+        highest_next = highest_next.max(next);
+        expected = next;
+        pos = reader.position();
+    }
+    Ok(highest_next)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::ops::ControlFlow;
+
+    use super::*;
+    use crate::log::Log;
+
+    fn tiny() -> LogConfig {
+        LogConfig {
+            max_segment_bytes: 200,
+            max_index_bytes: 32 + 8 * 4,
+            max_record_bytes: 1024,
+        }
+    }
+
+    /// A closed log of `n` records in segments of four.
+    fn log_of(n: u64) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), tiny()).unwrap();
+        for i in 0..n {
+            log.append(format!("record {i}").as_bytes()).unwrap();
+        }
+        log.close().unwrap();
+        dir
+    }
+
+    fn opts() -> CheckOptions {
+        CheckOptions {
+            max_record_bytes: 1024,
+            live: false,
+        }
+    }
+
+    fn flip(path: &Path, at: u64) {
+        let mut bytes = fs::read(path).unwrap();
+        bytes[at as usize] ^= 0x40;
+        fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn utc_stamp_matches_known_dates() {
+        assert_eq!(utc_stamp(0), "19700101T000000Z");
+        assert_eq!(utc_stamp(951_782_400), "20000229T000000Z");
+        assert_eq!(utc_stamp(1_700_000_000), "20231114T221320Z");
+    }
+
+    #[test]
+    fn clean_log_agrees_with_open() {
+        let dir = log_of(11);
+        let found = check(dir.path(), &opts(), &mut |_| {}).unwrap();
+        assert_eq!(found.status(), Status::Clean);
+        assert_eq!((found.first_offset(), found.next_offset()), (0, 11));
+        assert!(found.segments.iter().all(|s| s.index == IndexState::Agrees));
+        let log = Log::open(dir.path(), tiny()).unwrap();
+        assert_eq!(log.next_offset(), found.next_offset());
+    }
+
+    #[test]
+    fn corruption_counts_the_records_past_it_and_the_cut_keeps_the_prefix() {
+        let dir = log_of(11);
+        let found = check(dir.path(), &opts(), &mut |_| {}).unwrap();
+        // A byte of record 9's payload, in the last segment (records 8..11).
+        let pos = found.segments[2].positions[1] + 17;
+        flip(&store_path(dir.path(), 8), pos);
+        let found = check(dir.path(), &opts(), &mut |_| {}).unwrap();
+        assert_eq!(found.status(), Status::Corrupt);
+        assert_eq!(found.damage[0].kind, DamageKind::CorruptRecord);
+        assert_eq!(found.damage[0].offset, 9);
+        assert_eq!((found.valid_next(), found.next_offset()), (9, 11));
+        let plan = found.plan_cut(found.cut().unwrap());
+        assert_eq!((plan.first_dropped, plan.next_before), (9, 11));
+        let q = tempfile::tempdir().unwrap();
+        execute_cut(&plan, q.path(), &tiny()).unwrap();
+        let log = Log::open(dir.path(), tiny()).unwrap();
+        assert_eq!(log.next_offset(), 9);
+    }
+
+    #[test]
+    fn walk_visits_from_an_offset_to_the_end() {
+        let dir = log_of(11);
+        let mut seen = Vec::new();
+        let (next, stopped) = walk(dir.path(), 5, 1024, &mut |r| {
+            seen.push((r.offset, r.segment));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!((next, stopped), (11, None));
+        assert_eq!(seen.first(), Some(&(5, 4)));
+        assert_eq!(seen.len(), 6);
+    }
+}
