@@ -38,7 +38,9 @@ pub fn take_listeners() -> Result<Option<Vec<TcpListener>>, String> {
         // SAFETY: fcntl with integer arguments touches no memory.
         if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
             let err = std::io::Error::last_os_error();
-            return Err(format!("LISTEN_FDS={count}, but descriptor {fd} is not open: {err}"));
+            return Err(format!(
+                "LISTEN_FDS={count}, but descriptor {fd} is not open: {err}"
+            ));
         }
         // SAFETY: systemd hands descriptors FIRST_FD.. to this process (we
         // checked LISTEN_PID), it is open (above), and nothing else in the
