@@ -88,12 +88,19 @@ pub struct Effects<'a> {
 
 impl Effects<'_> {
     fn lookup(&self, key: &[u8]) -> Lookup {
+        self.lookup_with(key, true)
+    }
+
+    /// `with_value` false spares the table a copy of a value nobody reads
+    /// (the entry's `value` may then be empty).
+    fn lookup_with(&self, key: &[u8], with_value: bool) -> Lookup {
         match self.pending.keys.get(key) {
             Some((_, Some(e))) if e.is_live(self.now_ms) => Lookup::Live(e.clone()),
             Some((_, Some(_))) => Lookup::Expired,
             Some((_, None)) => Lookup::Missing,
             None if self.pending.flushed_at.is_some() => Lookup::Missing,
-            None => self.table.lookup(key, self.now_ms),
+            None if with_value => self.table.lookup(key, self.now_ms),
+            None => self.table.lookup_meta(key, self.now_ms),
         }
     }
 
@@ -284,7 +291,11 @@ impl Effects<'_> {
         ttl: Ttl,
         get: bool,
     ) -> Result<Outcome, CommandError> {
-        let old = self.get(&key);
+        // The old value is wanted only for SET … GET.
+        let old = match self.lookup_with(&key, get) {
+            Lookup::Live(e) => Some(e),
+            _ => None,
+        };
         let allowed = match condition {
             Condition::Always => true,
             Condition::IfAbsent => old.is_none(),
