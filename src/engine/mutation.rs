@@ -50,6 +50,14 @@ pub enum Mutation {
     },
 }
 
+/// A `Set` read in place by [`Mutation::decode_set`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SetRef<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub expire_at_ms: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("undecodable mutation at byte {at}: {reason}")]
 pub struct DecodeError {
@@ -108,6 +116,38 @@ impl Mutation {
                 put_deadline(out, *expire_at_ms);
             }
         }
+    }
+
+    /// The replay fast path: a payload that is exactly one well-formed `Set`,
+    /// read in place without allocating. `None` for anything else, which
+    /// [`Mutation::decode`] then decodes (or rejects with the reason): the
+    /// two agree on every payload this accepts.
+    pub fn decode_set(payload: &[u8]) -> Option<SetRef<'_>> {
+        let (&version, rest) = payload.split_first()?;
+        let (&tag, rest) = rest.split_first()?;
+        if version != MUTATION_VERSION || tag != TAG_SET {
+            return None;
+        }
+        let take_len = |buf: &[u8]| -> Option<(usize, usize)> {
+            let len = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?) as usize;
+            (buf.len() - 4 >= len).then_some((4, len))
+        };
+        let (skip, key_len) = take_len(rest)?;
+        let (key, rest) = rest[skip..].split_at(key_len);
+        let (skip, value_len) = take_len(rest)?;
+        let (value, rest) = rest[skip..].split_at(value_len);
+        let [flag, at @ ..] = rest else { return None };
+        let at = u64::from_le_bytes(<[u8; 8]>::try_from(at).ok()?);
+        let expire_at_ms = match flag {
+            0 => None,
+            1 => Some(at),
+            _ => return None,
+        };
+        Some(SetRef {
+            key,
+            value,
+            expire_at_ms,
+        })
     }
 
     /// Decodes a payload. `payload` is shared so keys and values are slices of
@@ -313,5 +353,40 @@ mod tests {
         }
         bytes.push(TAG_FLUSH_ALL);
         assert!(Mutation::decode(&Bytes::from(bytes)).is_err());
+    }
+
+    #[test]
+    fn decode_set_agrees_with_decode_on_every_damaged_byte() {
+        let set = Mutation::Set {
+            key: Bytes::from_static(b"key"),
+            value: Bytes::from_static(b"value"),
+            expire_at_ms: Some(1234),
+        };
+        let good = set.encode();
+        let fast = Mutation::decode_set(&good).expect("a Set is read in place");
+        assert_eq!(
+            (fast.key, fast.value, fast.expire_at_ms),
+            (&b"key"[..], &b"value"[..], Some(1234))
+        );
+        let mut cases = vec![good[..good.len() - 1].to_vec(), [&good[..], b"x"].concat()];
+        for i in 0..good.len() {
+            for byte in [0u8, 1, 2, 5, 0x7f, 0xff] {
+                let mut bad = good.clone();
+                bad[i] = byte;
+                cases.push(bad);
+            }
+        }
+        for payload in cases {
+            if let Some(fast) = Mutation::decode_set(&payload) {
+                let full = Mutation::decode(&Bytes::from(payload.clone()));
+                let expected = Mutation::Set {
+                    key: Bytes::copy_from_slice(fast.key),
+                    value: Bytes::copy_from_slice(fast.value),
+                    expire_at_ms: fast.expire_at_ms,
+                };
+                assert_eq!(full, Ok(expected), "{payload:?}");
+            }
+        }
+        assert_eq!(Mutation::decode_set(&Mutation::FlushAll.encode()), None);
     }
 }

@@ -240,10 +240,13 @@ impl Table {
     /// order, so two such calls cannot deadlock), so no reader sees half of a
     /// batch.
     pub fn apply(&self, mutation: &Mutation, lsn: Offset) {
-        if let Mutation::Set { key, .. } = mutation {
-            // The replay hot path: one shard, no bookkeeping.
-            let mut shard = self.write(self.shard_of(key));
-            Locked::apply_to(&mut shard, mutation, lsn);
+        if let Mutation::Set {
+            key,
+            value,
+            expire_at_ms,
+        } = mutation
+        {
+            self.apply_set(key, value, *expire_at_ms, lsn);
             return;
         }
         let mut indices = Vec::new();
@@ -257,6 +260,13 @@ impl Table {
             guards,
         };
         locked.apply(mutation, lsn);
+    }
+
+    /// Sets one key: the replay hot path (one shard, no bookkeeping), also
+    /// fed straight from a record by [`Mutation::decode_set`].
+    pub fn apply_set(&self, key: &[u8], value: &[u8], expire_at_ms: Option<u64>, lsn: Offset) {
+        let block = Block::new(key, value, expire_at_ms, lsn);
+        self.write(self.shard_of(key)).map.replace(block);
     }
 
     fn shards_touched(&self, mutation: &Mutation, out: &mut Vec<usize>) {
