@@ -315,6 +315,11 @@ async fn config_subcommands() {
                 "(error) ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between 1048576 and 9223372036854775807 inclusive",
             ),
             ("CONFIG SET proto-max-bulk-len 2mb", "OK"),
+            // The limit also bounds what APPEND and SETRANGE may build.
+            ("SETRANGE big 2097150 xx", "(integer) 2097152"),
+            ("APPEND big x", "(error) ERR string exceeds maximum allowed size (proto-max-bulk-len)"),
+            ("SETRANGE big 2097152 x", "(error) ERR string exceeds maximum allowed size (proto-max-bulk-len)"),
+            ("DEL big", "(integer) 1"),
             ("CONFIG GET proto-max-bulk-len", "[\"proto-max-bulk-len\", \"2097152\"]"),
             // All or nothing: the refused maxclients undoes the timeout.
             (

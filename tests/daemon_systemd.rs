@@ -121,6 +121,29 @@ fn ready_comes_only_after_replay_with_progress_and_more_time_before_it() {
 }
 
 #[test]
+fn a_reload_during_replay_does_not_say_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let last_key = write_long_log(&data);
+    let notify = NotifySocket::new();
+    let d = Daemon::spawn(&data, &[], &[notify.env()]);
+    notify.until("STATUS=opening the data directory");
+    d.signal("HUP");
+    let messages = notify.until("READY=1");
+    let ready = messages.last().unwrap();
+    assert!(
+        ready.contains("STATUS=serving on"),
+        "the first READY=1 is start-up's: {messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m == "STATUS=configuration reloaded"),
+        "the reload reported its status without READY=1: {messages:?}"
+    );
+    let mut c = d.client().get_connection().unwrap();
+    assert_eq!(c.get::<_, Vec<u8>>(&last_key).unwrap().len(), 100);
+}
+
+#[test]
 fn without_notify_socket_nothing_is_sent_and_nothing_fails() {
     let dir = tempfile::tempdir().unwrap();
     // A socket path that exists but that walkvd is not told about.

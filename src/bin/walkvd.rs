@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use walkv::config::{self, Config, Overrides};
@@ -177,8 +178,23 @@ async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::T
     let shutdown = CancellationToken::new();
     let state = ServerState::new(config.server_settings(), shutdown.clone(), exposed);
     let serving = tokio::spawn(server::serve(listeners, state.clone(), shutdown.clone()));
-    tokio::spawn(stop_on_signals(shutdown.clone(), notifier.clone()));
+    // Handlers are installed here, before replay, so that a signal that
+    // comes early meets them rather than its default action.
+    let signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(err) => {
+            error!(error = %err, "cannot install signal handlers");
+            return 1;
+        }
+    };
+    tokio::spawn(stop_on_signals(
+        signals.term,
+        signals.int,
+        shutdown.clone(),
+        notifier.clone(),
+    ));
     tokio::spawn(reload_on_sighup(
+        signals.hup,
         config.clone(),
         sources,
         state.clone(),
@@ -273,15 +289,12 @@ fn spawn_supervision(
 /// what can change at run time, and log what cannot. A configuration that
 /// does not load is logged and changes nothing.
 async fn reload_on_sighup(
+    mut hup: Signal,
     mut current: Config,
     sources: Sources,
     state: Arc<ServerState>,
     notifier: Arc<Notifier>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
     while hup.recv().await.is_some() {
         notifier.reloading();
         info!("SIGHUP received: reloading the configuration");
@@ -293,11 +306,11 @@ async fn reload_on_sighup(
                     warn!(keys = ?report.needs_restart, "changed, but only a restart applies them");
                 }
                 info!(applied = ?report.applied, "configuration reloaded");
-                notifier.send("READY=1\nSTATUS=configuration reloaded");
+                reloaded(&notifier, &state, "configuration reloaded");
             }
             Err(err) => {
                 error!(error = %err, "reload failed; the running configuration is unchanged");
-                notifier.send(&format!("READY=1\nSTATUS=reload failed: {err}"));
+                reloaded(&notifier, &state, &format!("reload failed: {err}"));
             }
         }
     }
@@ -387,12 +400,40 @@ fn open_failure(config: &Config, err: &EngineError) -> u8 {
     }
 }
 
-async fn stop_on_signals(shutdown: CancellationToken, notifier: Arc<Notifier>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        return;
-    };
+/// The signals walkvd handles, installed together.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// The end of a reload. A reload during replay must not say READY=1: that
+/// would end systemd's start-up wait (and its EXTEND_TIMEOUT_USEC grace)
+/// before the engine serves; start-up sends READY=1 itself when it does.
+fn reloaded(notifier: &Notifier, state: &ServerState, status: &str) {
+    if state.engine().is_some() {
+        notifier.send(&format!("READY=1\nSTATUS={status}"));
+    } else {
+        notifier.status(status);
+    }
+}
+
+async fn stop_on_signals(
+    mut term: Signal,
+    mut int: Signal,
+    shutdown: CancellationToken,
+    notifier: Arc<Notifier>,
+) {
     tokio::select! {
         _ = term.recv() => info!("SIGTERM received"),
         _ = int.recv() => info!("SIGINT received"),

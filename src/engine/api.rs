@@ -34,6 +34,9 @@ pub struct Shared {
     /// config, and a reload may change it while the writer runs.
     pub(crate) snapshot_min_log_bytes: AtomicU64,
     pub(crate) snapshot_log_percent: AtomicU64,
+    /// The largest value APPEND and SETRANGE may build: starts from the
+    /// config, follows `proto-max-bulk-len` at run time.
+    pub(crate) max_value_bytes: AtomicU64,
     /// Keeps the data directory locked until [`Engine::close`] (or the last
     /// handle's drop) releases it, after the writer and any snapshot stopped.
     lock: Mutex<Option<std::fs::File>>,
@@ -87,6 +90,7 @@ impl Engine {
             commands: AtomicU64::new(0),
             snapshot_min_log_bytes: AtomicU64::new(config.snapshot_min_log_bytes),
             snapshot_log_percent: AtomicU64::new(config.snapshot_log_percent),
+            max_value_bytes: AtomicU64::new(config.max_value_bytes as u64),
             lock: Mutex::new(Some(recovered.lock)),
         });
         let (tx, rx) = flume::bounded(config.queue_depth.max(1));
@@ -205,6 +209,13 @@ impl Engine {
         self.shared
             .snapshot_log_percent
             .store(log_percent, Ordering::Relaxed);
+    }
+
+    /// Changes the largest value APPEND and SETRANGE may build (Redis's
+    /// `proto-max-bulk-len` governs both requests and these); from the next
+    /// batch on.
+    pub fn set_max_value_bytes(&self, bytes: usize) {
+        self.shared.max_value_bytes.store(bytes as u64, Ordering::Relaxed);
     }
 
     /// Shuts down cleanly: waits for queued writes, fsyncs, closes the log so

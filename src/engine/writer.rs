@@ -250,7 +250,7 @@ impl Writer {
             pending: &mut self.pending,
             now_ms: self.shared.config.clock.now_ms(),
             lsn,
-            max_value_bytes: self.shared.config.max_value_bytes,
+            max_value_bytes: self.shared.max_value_bytes.load(Ordering::Relaxed) as usize,
             out: Vec::new(),
         };
         let outcome = effects.execute(command);

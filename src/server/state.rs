@@ -232,7 +232,12 @@ impl ServerInfo for ServerState {
             "maxclients" => s.maxclients = number(1, u32::MAX as u64)? as usize,
             "timeout" => s.timeout_secs = number(0, i32::MAX as u64)?,
             "requirepass" => s.requirepass = (!value.is_empty()).then(|| value.to_string()),
-            "proto-max-bulk-len" => s.limits.max_bulk_bytes = memory(1 << 20, i64::MAX as u64)? as usize,
+            "proto-max-bulk-len" => {
+                s.limits.max_bulk_bytes = memory(1 << 20, i64::MAX as u64)? as usize;
+                if let Some(engine) = self.engine() {
+                    engine.set_max_value_bytes(s.limits.max_bulk_bytes);
+                }
+            }
             _ => return Err("Unknown option or number of arguments for CONFIG SET".into()),
         }
         Ok(())

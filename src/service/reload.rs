@@ -125,7 +125,12 @@ pub fn apply(
     set(
         "limits.proto_max_bulk_len",
         c.limits.proto_max_bulk_len != n.limits.proto_max_bulk_len,
-        &mut || s.limits.max_bulk_bytes = fresh.limits.max_bulk_bytes,
+        &mut || {
+            s.limits.max_bulk_bytes = fresh.limits.max_bulk_bytes;
+            if let Some(engine) = state.engine() {
+                engine.set_max_value_bytes(fresh.limits.max_bulk_bytes);
+            }
+        },
     );
     set(
         "limits.max_inline_bytes",
