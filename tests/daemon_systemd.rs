@@ -103,7 +103,7 @@ fn ready_comes_only_after_replay_with_progress_and_more_time_before_it() {
 
     let statuses: Vec<&String> = before_ready
         .iter()
-        .filter(|m| m.starts_with("STATUS=replaying log"))
+        .filter(|m| m.starts_with("STATUS=listening on 127.0.0.1:") && m.contains("; replaying log: "))
         .collect();
     assert!(!statuses.is_empty(), "{before_ready:?}");
     assert!(statuses[0].contains("% ("), "{statuses:?}");
@@ -127,7 +127,10 @@ fn a_reload_during_replay_does_not_say_ready() {
     let last_key = write_long_log(&data);
     let notify = NotifySocket::new();
     let d = Daemon::spawn(&data, &[], &[notify.env()]);
-    notify.until("STATUS=opening the data directory");
+    let first = notify
+        .next(Duration::from_secs(60))
+        .expect("a status during start-up");
+    assert!(first.starts_with("STATUS="), "{first}");
     d.signal("HUP");
     let messages = notify.until("READY=1");
     let ready = messages.last().unwrap();

@@ -206,6 +206,7 @@ async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::T
     let loading = tokio::spawn(supervise::report_loading(
         notifier.clone(),
         progress.clone(),
+        listening.clone(),
         LOADING_REPORT_EVERY,
     ));
     let opened =

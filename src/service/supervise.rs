@@ -21,7 +21,13 @@ pub const START_EXTENSION: Duration = Duration::from_secs(10);
 
 /// Reports loading progress every `every` until `progress` says replay is
 /// done, asking for [`START_EXTENSION`] more each time it has advanced.
-pub async fn report_loading(notifier: Arc<Notifier>, progress: Arc<LoadProgress>, every: Duration) {
+/// `listening` is where clients can already connect (and get `-LOADING`).
+pub async fn report_loading(
+    notifier: Arc<Notifier>,
+    progress: Arc<LoadProgress>,
+    listening: String,
+    every: Duration,
+) {
     let started = Instant::now();
     let mut last_seen = None;
     loop {
@@ -46,7 +52,7 @@ pub async fn report_loading(notifier: Arc<Notifier>, progress: Arc<LoadProgress>
                 bytes as f64 / (1 << 20) as f64 / secs
             )
         };
-        notifier.status(&status);
+        notifier.status(&format!("listening on {listening}; {status}"));
         let seen = (entries, bytes);
         if last_seen.is_some_and(|last| last != seen) {
             notifier.extend_timeout(START_EXTENSION);
