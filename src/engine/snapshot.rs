@@ -26,11 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tracing::{info, warn};
 
 use super::error::{EngineError, Result};
-use super::mutation::Mutation;
 use super::table::{SHARDS, Table};
 use crate::log::{Offset, dir::sync_dir};
 
@@ -290,6 +288,9 @@ fn read_entries(
         });
     }
     let mut count = 0u64;
+    // Each entry's key and value are read into this one buffer, reused, and
+    // copied once, into the table's own allocation for the key.
+    let mut scratch = Vec::new();
     loop {
         let at = input.position;
         let tag = input
@@ -297,11 +298,12 @@ fn read_entries(
             .map_err(|e| damage(input, format!("reading entry: {e}")))?;
         match tag {
             ENTRY_TAG => {
-                let m = input.entry().map_err(|e| Damage {
+                let (key_len, expire_at_ms) = input.entry_into(&mut scratch).map_err(|e| Damage {
                     offset: at,
                     reason: format!("reading entry: {e}"),
                 })?;
-                table.apply(&m, expected.saturating_sub(1));
+                let (key, value) = scratch.split_at(key_len);
+                table.apply_set(key, value, expire_at_ms, expected.saturating_sub(1));
                 count += 1;
                 if count.is_multiple_of(4096) {
                     loaded.store(count, Ordering::Relaxed);
@@ -403,22 +405,24 @@ impl<R: Read> Checksummed<R> {
         Ok(u32::from_le_bytes(b))
     }
 
-    /// Reads `len` bytes without trusting `len` for the allocation: the
-    /// buffer grows only as bytes actually arrive.
-    fn bytes(&mut self, len: u32) -> std::io::Result<Bytes> {
-        let mut buf = Vec::new();
-        let got = self.by_ref().take(len as u64).read_to_end(&mut buf)?;
+    /// Appends `len` bytes to `buf` without trusting `len` for the
+    /// allocation: the buffer grows only as bytes actually arrive.
+    fn append(&mut self, len: u32, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        let got = self.by_ref().take(len as u64).read_to_end(buf)?;
         if got != len as usize {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        Ok(Bytes::from(buf))
+        Ok(())
     }
 
-    fn entry(&mut self) -> std::io::Result<Mutation> {
+    /// Reads one entry's key and value into `buf` (key first), returning the
+    /// key's length and the deadline.
+    fn entry_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<(usize, Option<u64>)> {
+        buf.clear();
         let key_len = self.u32()?;
-        let key = self.bytes(key_len)?;
+        self.append(key_len, buf)?;
         let value_len = self.u32()?;
-        let value = self.bytes(value_len)?;
+        self.append(value_len, buf)?;
         let has = self.u8()?;
         let mut at = [0u8; 8];
         self.read_exact(&mut at)?;
@@ -432,16 +436,15 @@ impl<R: Read> Checksummed<R> {
                 ));
             }
         };
-        Ok(Mutation::Set {
-            key,
-            value,
-            expire_at_ms,
-        })
+        Ok((key_len as usize, expire_at_ms))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
+    use super::super::mutation::Mutation;
     use super::*;
 
     fn table_with(n: usize) -> Table {
