@@ -322,3 +322,38 @@ fn a_client_that_never_reads_is_stopped_not_buffered() {
         .expect("INFO memory has used_memory_rss");
     assert!(rss < 512 << 20, "server RSS {rss} bytes");
 }
+
+/// The `wal_fsyncs` counter of `INFO wal`.
+fn fsyncs(d: &Daemon) -> u64 {
+    let info = String::from_utf8(d.raw(b"INFO wal\r\n", Duration::from_millis(300))).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("wal_fsyncs:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no wal_fsyncs in {info}"))
+}
+
+#[test]
+fn a_pipeline_of_writes_shares_fsyncs_and_still_reads_its_own_writes() {
+    let (_dir, d) = start(&["--fsync", "always"]);
+    let before = fsyncs(&d);
+    let mut pipeline = Vec::new();
+    for i in 0..200 {
+        pipeline.extend_from_slice(format!("SET k{i} {i}\r\n").as_bytes());
+    }
+    // Reads and writes interleaved: each read sees every write before it.
+    pipeline.extend_from_slice(
+        b"SET n 1\r\nINCR n\r\nGET n\r\nINCRBY n 10\r\nGET n\r\nDEL k0\r\nEXISTS k0 k1\r\n",
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    s.write_all(&pipeline).unwrap();
+    let expected = format!(
+        "{}+OK\r\n:2\r\n$1\r\n2\r\n:12\r\n$2\r\n12\r\n:1\r\n:1\r\n",
+        "+OK\r\n".repeat(200)
+    );
+    let got = read_exactly(&mut s, expected.len());
+    assert_eq!(String::from_utf8_lossy(&got), expected);
+    let used = fsyncs(&d) - before;
+    // One connection, one buffer: the 200 SETs are queued together, so they
+    // take a handful of fsyncs, not one each.
+    assert!(used <= 20, "{used} fsyncs for a pipeline of 203 writes");
+}

@@ -108,6 +108,105 @@ pub async fn execute(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> 
 /// The subcommand of a container command (`CLIENT ID`), upper case, once the
 /// [`catalog`] knows it and its number of arguments is right; else Redis's
 /// error.
+/// Writes that may be queued behind one another without waiting for the
+/// replies before them: plain writes whose plan reads nothing from the
+/// table (the writer computes them, in queue order, against the latest
+/// state). Anything else, reads above all, waits for the writes before it,
+/// so a connection always sees its own writes.
+const PIPELINED_WRITES: &[&str] = &[
+    "SET",
+    "SETNX",
+    "SETEX",
+    "PSETEX",
+    "GETSET",
+    "GETDEL",
+    "MSET",
+    "MSETNX",
+    "DEL",
+    "UNLINK",
+    "INCR",
+    "DECR",
+    "INCRBY",
+    "DECRBY",
+    "INCRBYFLOAT",
+    "APPEND",
+    "SETRANGE",
+    "PERSIST",
+    "RENAME",
+    "RENAMENX",
+];
+
+/// Whether `args` may go through [`start_write`]: an authenticated session,
+/// outside `MULTI`, and one of [`PIPELINED_WRITES`].
+pub fn can_pipeline(session: &Session, args: &[Bytes]) -> bool {
+    session.authenticated
+        && session.multi.is_none()
+        && PIPELINED_WRITES
+            .iter()
+            .any(|name| args[0].eq_ignore_ascii_case(name.as_bytes()))
+}
+
+/// A write handed to the engine whose reply is still to come.
+pub struct InFlight {
+    ack: crate::engine::PendingAck,
+    finish: Finish,
+    protocol: Protocol,
+    silent: bool,
+    name: String,
+    started: std::time::Instant,
+}
+
+/// What [`start_write`] did: answered at once (a bad argument, say), or
+/// queued the write.
+pub enum Started {
+    Done(Action),
+    InFlight(InFlight),
+}
+
+/// Runs the part of a write that needs no waiting: checks its arguments and
+/// queues it in the engine. Only for requests [`can_pipeline`] accepts.
+pub async fn start_write(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> Started {
+    let name = String::from_utf8_lossy(&args[0].to_ascii_uppercase()).into_owned();
+    let started = std::time::Instant::now();
+    let silent = session.replies_off || session.skip_this_reply;
+    session.skip_this_reply = std::mem::take(&mut session.skip_next_reply);
+    let silence = |reply: Reply| Action::Reply(if silent { Reply::Nothing } else { reply });
+    let plan = strings::plan(ctx, &name, &args).or_else(|| keys::plan(ctx, &name, &args));
+    let reply = match plan {
+        Some(Ok(Plan::Write(command, finish))) => match ctx.engine.enqueue(command).await {
+            Ok(ack) => {
+                return Started::InFlight(InFlight {
+                    ack,
+                    finish,
+                    protocol: session.protocol,
+                    silent,
+                    name,
+                    started,
+                });
+            }
+            Err(err) => engine_error(&err),
+        },
+        Some(Ok(Plan::Done(reply))) | Some(Err(reply)) => reply,
+        None => Reply::error(format!("ERR unknown command '{name}'")),
+    };
+    ctx.server
+        .count_command(&name, started.elapsed().as_micros() as u64);
+    Started::Done(silence(reply))
+}
+
+impl InFlight {
+    /// Waits for the engine's answer (durable and applied) and makes the reply.
+    pub async fn finish(self, ctx: &Context) -> Action {
+        let reply = match self.ack.wait().await {
+            Ok(ack) => (self.finish)(ack.outcome, self.protocol),
+            Err(err) => engine_error(&err),
+        };
+        ctx.server
+            .count_command(&self.name, self.started.elapsed().as_micros() as u64);
+        Action::Reply(if self.silent { Reply::Nothing } else { reply })
+    }
+}
+
 pub fn subcommand(container: &str, args: &[Bytes]) -> Result<String, Reply> {
     let Some(given) = args.get(1) else {
         return Err(args::wrong_arity(container));

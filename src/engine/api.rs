@@ -42,6 +42,17 @@ pub struct Shared {
     lock: Mutex<Option<std::fs::File>>,
 }
 
+/// A write queued by [`Engine::enqueue`]; its answer comes once it is
+/// durable (per the fsync policy) and applied.
+#[derive(Debug)]
+pub struct PendingAck(oneshot::Receiver<Result<Ack>>);
+
+impl PendingAck {
+    pub async fn wait(self) -> Result<Ack> {
+        self.0.await.map_err(|_| EngineError::Closed)?
+    }
+}
+
 /// The log's figures, for `INFO`.
 #[derive(Debug, Clone, Default)]
 pub struct WalStats {
@@ -135,6 +146,24 @@ impl Engine {
             .await
             .map_err(|_| EngineError::Closed)?;
         answer.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// Queues a write and returns as soon as the writer has it, without
+    /// waiting for its answer: a connection submits every write of a
+    /// pipeline this way, so they share one fsync, then awaits the answers
+    /// in order. Writes are computed in the order they are queued. Waits
+    /// only while the writer's queue is full.
+    pub async fn enqueue(&self, command: Command) -> Result<PendingAck> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Execute {
+            command,
+            reply: Some(reply),
+        };
+        self.tx
+            .send_async(request)
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        Ok(PendingAck(answer))
     }
 
     /// As [`Engine::execute`], blocking the calling thread. Never call it on

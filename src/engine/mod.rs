@@ -65,7 +65,7 @@ pub mod table;
 pub mod writer;
 
 pub(crate) use api::Shared;
-pub use api::{Engine, KeyExpiry, WalStats};
+pub use api::{Engine, KeyExpiry, PendingAck, WalStats};
 pub use clock::Clock;
 pub use command::{Command, CommandError, Condition, ExpireCondition, Outcome, Ttl, WatchToken};
 pub use config::{EngineConfig, FsyncPolicy, Instrument, SnapshotStep};

@@ -7,6 +7,7 @@
 //! `max_output_bytes` — a client that sends but never reads makes that write
 //! wait, and while it waits nothing more is read from it.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -100,6 +101,9 @@ async fn serve(
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     // The name last copied into the clients table (for CLIENT LIST).
     let mut listed_name: Option<Bytes> = None;
+    // Writes queued in the engine whose replies are still to come, oldest
+    // first; emptied before any other command runs and before each flush.
+    let mut in_flight: VecDeque<cmd::InFlight> = VecDeque::new();
     loop {
         let settings = state.connection_limits();
         // Run every complete request already buffered, in order.
@@ -113,12 +117,33 @@ async fn serve(
                 Ok(Some(args)) => args,
                 Ok(None) => break,
                 Err(err) => {
+                    finish_in_flight(state, &mut in_flight, session.protocol, &mut output).await;
                     Reply::error(format!("ERR {err}")).encode(session.protocol, &mut output);
                     let _ = socket.write_all(&output).await;
                     return Err(err.to_string());
                 }
             };
             state.commands_processed.fetch_add(1, Ordering::Relaxed);
+            // A plain write is queued in the engine without waiting for its
+            // answer, so a pipeline of writes shares one fsync; everything
+            // else first collects the answers before it, in order.
+            if let Some(engine) = state.engine()
+                && cmd::can_pipeline(session, &args)
+            {
+                let ctx = context(state, engine);
+                match cmd::start_write(&ctx, session, args).await {
+                    cmd::Started::InFlight(write) => {
+                        in_flight.push_back(write);
+                        continue;
+                    }
+                    cmd::Started::Done(action) => {
+                        finish_in_flight(state, &mut in_flight, session.protocol, &mut output).await;
+                        encode(action, session.protocol, &mut output);
+                        continue;
+                    }
+                }
+            }
+            finish_in_flight(state, &mut in_flight, session.protocol, &mut output).await;
             let action = dispatch(state, session, args).await;
             if session.name != listed_name {
                 listed_name = session.name.clone();
@@ -149,6 +174,7 @@ async fn serve(
                 write_out(socket, &mut output).await?;
             }
         }
+        finish_in_flight(state, &mut in_flight, session.protocol, &mut output).await;
         write_out(socket, &mut output).await?;
         if input.len() >= settings.max_query_buffer_bytes {
             return Err("query buffer limit reached".into());
@@ -188,6 +214,36 @@ async fn write_out(socket: &mut TcpStream, output: &mut BytesMut) -> Result<(), 
     socket.write_all(output).await.map_err(|e| e.to_string())?;
     output.clear();
     Ok(())
+}
+
+fn context(state: &Arc<ServerState>, engine: &Arc<crate::engine::Engine>) -> Context {
+    Context {
+        engine: engine.clone(),
+        server: state.clone() as Arc<dyn ServerInfo>,
+    }
+}
+
+fn encode(action: Action, protocol: crate::protocol::Protocol, output: &mut BytesMut) {
+    let (Action::Reply(reply) | Action::ReplyAndClose(reply)) = action;
+    reply.encode(protocol, output);
+}
+
+/// Waits for the queued writes' answers, oldest first, and encodes their
+/// replies: each only once its write is durable.
+async fn finish_in_flight(
+    state: &Arc<ServerState>,
+    in_flight: &mut VecDeque<cmd::InFlight>,
+    protocol: crate::protocol::Protocol,
+    output: &mut BytesMut,
+) {
+    let Some(engine) = state.engine() else { return };
+    if in_flight.is_empty() {
+        return;
+    }
+    let ctx = context(state, engine);
+    while let Some(write) = in_flight.pop_front() {
+        encode(write.finish(&ctx).await, protocol, output);
+    }
 }
 
 /// Runs one request, or answers `-LOADING` while replay is still going.
