@@ -28,8 +28,16 @@
 
 use std::borrow::Borrow;
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::RwLock;
+
+/// The keys' hash: foldhash's quality variant, seeded at random per table
+/// and per shard, so clients cannot choose colliding keys without knowing
+/// the seeds. The standard library's SipHash took a quarter of replay time
+/// (perf, 1M SETs); foldhash is several times faster on short keys, at the
+/// cost of SipHash's stronger guarantee against an attacker who can observe
+/// hash values (walkv never exposes them).
+type RandomState = foldhash::quality::RandomState;
 
 use bytes::Bytes;
 
@@ -161,7 +169,7 @@ pub enum Lookup {
 
 #[derive(Default)]
 struct Shard {
-    map: HashSet<Block>,
+    map: HashSet<Block, RandomState>,
     /// The offset of the latest removal of any key in this shard; the
     /// "version" of every key the shard does not hold.
     removal_lsn: Offset,
@@ -176,7 +184,7 @@ impl Default for Table {
     fn default() -> Self {
         Table {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
         }
     }
 }
@@ -454,7 +462,7 @@ impl Locked<'_> {
             Mutation::Batch(items) => items.iter().for_each(|m| self.apply(m, lsn)),
             Mutation::FlushAll => {
                 for shard in self.guards.iter_mut() {
-                    shard.map = HashSet::new();
+                    shard.map = HashSet::default();
                     shard.removal_lsn = lsn;
                 }
             }
