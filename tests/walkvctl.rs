@@ -525,3 +525,230 @@ fn refuses_beside_a_running_walkvd() {
     assert!(walkvd.terminate().success());
     assert_eq!(code(&walkvctl(&["check"], dir.path())), 0);
 }
+
+/// Writes `SET k{i} v{i}` for `i` in `range`.
+fn write_sets(engine: &Engine, range: std::ops::Range<u64>) {
+    for i in range {
+        engine
+            .execute_blocking(set(&format!("k{i}"), &format!("v{i}")))
+            .unwrap();
+    }
+}
+
+/// How many of the keys `k0..k{n}` the engine holds after opening `dir`.
+fn count_keys(dir: &Path, n: u64) -> u64 {
+    let engine = open_engine(dir).expect("the engine opens the directory");
+    let count = (0..n)
+        .filter(|i| engine.get(format!("k{i}").as_bytes()).is_some())
+        .count() as u64;
+    close(engine);
+    count
+}
+
+fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    v
+}
+
+/// 190 SETs, a snapshot at 190, 10 more SETs: the log keeps only the
+/// segments from the one holding offset 190.
+fn snapshot_at_190_of_200() -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open_engine(dir.path()).unwrap();
+    write_sets(&engine, 0..190);
+    let snap = engine.snapshot_blocking().unwrap();
+    assert_eq!(snap.offset, 190);
+    write_sets(&engine, 190..200);
+    close(engine);
+    (dir, snap.path)
+}
+
+#[test]
+fn repair_keeps_the_only_intact_snapshot_when_every_store_is_lost() {
+    let _serial = serial();
+    let (dir, snap) = snapshot_at_190_of_200();
+    for store in stores(dir.path()) {
+        fs::remove_file(store).unwrap();
+    }
+    let lowest_index = files_with_ext(&dir.path().join("wal"), "index")[0].clone();
+    assert!(
+        open_engine(dir.path()).is_err(),
+        "the daemon refuses a log whose stores are lost"
+    );
+    let out = walkvctl(&["check", "--json"], dir.path());
+    assert_eq!(code(&out), 4);
+    let v = json(&out);
+    assert_ne!(
+        v["first_offset"], 0,
+        "a log of lost stores does not start at 0: {v}"
+    );
+    assert_eq!(
+        v["next_offset"], 200,
+        "the lost indexes list up to offset 200: {v}"
+    );
+    assert_eq!(v["snapshots"][0]["state"], "intact", "{v}");
+
+    let out = walkvctl(&["repair", "--truncate-corrupt", "--json"], dir.path());
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["action"], "truncated_corrupt", "{v}");
+    assert_eq!(v["kept_snapshot"], 190, "{v}");
+    assert_eq!(v["first_dropped_offset"], 190, "{v}");
+    assert_eq!(v["next_offset_after"], 200, "{v}");
+    assert_eq!(v["next_offset_after_is_lower_bound"], true, "{v}");
+    assert_eq!(v["status"], "clean");
+    assert_eq!(v["next_offset"], 190);
+    assert!(snap.exists(), "the snapshot stays");
+    let quarantine = PathBuf::from(v["quarantine"].as_str().unwrap());
+    assert!(quarantine.join(lowest_index.file_name().unwrap()).exists());
+    // The daemon starts with the snapshot's 190 keys and goes on at 190.
+    assert_eq!(count_keys(dir.path(), 200), 190);
+}
+
+#[test]
+fn repair_keeps_an_intact_snapshot_when_the_log_is_gone() {
+    let _serial = serial();
+    let (dir, snap) = snapshot_at_190_of_200();
+    for file in fs::read_dir(dir.path().join("wal")).unwrap() {
+        let path = file.unwrap().path();
+        if path.file_name().unwrap() != "LOCK" {
+            fs::remove_file(path).unwrap();
+        }
+    }
+    assert!(open_engine(dir.path()).is_err());
+    let v = json(&walkvctl(&["check", "--json"], dir.path()));
+    assert_eq!(v["damage"][0]["kind"], "snapshot_beyond_log", "{v}");
+    assert_eq!(v["snapshots"][0]["intact"], true, "{v}");
+
+    let out = walkvctl(&["repair", "--truncate-corrupt", "--json"], dir.path());
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert_ne!(v["action"], "quarantined_snapshots", "{v}");
+    assert_eq!(v["kept_snapshot"], 190, "{v}");
+    assert_eq!(v["next_offset_after_is_lower_bound"], true, "{v}");
+    assert_eq!((&v["status"], &v["next_offset"]), (&"clean".into(), &190.into()));
+    assert!(snap.exists(), "the snapshot stays");
+    assert_eq!(count_keys(dir.path(), 200), 190);
+}
+
+#[test]
+fn damage_below_an_intact_snapshot_loses_nothing() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open_engine(dir.path()).unwrap();
+    write_sets(&engine, 0..30);
+    // The segments the snapshot will cover, as they are before it.
+    let saved = tempfile::tempdir().unwrap();
+    for f in fs::read_dir(dir.path().join("wal")).unwrap() {
+        let p = f.unwrap().path();
+        if p.extension().is_some_and(|e| e == "store" || e == "index") {
+            fs::copy(&p, saved.path().join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let snap = engine.snapshot_blocking().unwrap();
+    assert_eq!(snap.offset, 30);
+    write_sets(&engine, 30..200);
+    close(engine);
+    // Put back the covered segments the snapshot removed: first offset 0.
+    for f in fs::read_dir(saved.path()).unwrap() {
+        let p = f.unwrap().path();
+        let back = dir.path().join("wal").join(p.file_name().unwrap());
+        if !back.exists() {
+            fs::copy(&p, back).unwrap();
+        }
+    }
+    let first = stores(dir.path())[0].clone();
+    assert!(first.ends_with("00000000000000000000.store"));
+    let at = record_starts(&first)[10];
+    flip_byte(&first, at + 20);
+
+    let out = walkvctl(&["check", "--json"], dir.path());
+    assert_eq!(code(&out), 4);
+    let v = json(&out);
+    let kinds: Vec<&str> = v["damage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["corrupt_record"], "the snapshot is not past the log: {v}");
+    assert_eq!(v["next_offset"], 200);
+    assert_eq!(v["snapshots"][0]["state"], "intact");
+    assert_eq!(
+        v["repair_truncate_corrupt"]["first_dropped_offset"],
+        Value::Null,
+        "{v}"
+    );
+
+    let out = walkvctl(&["repair", "--truncate-corrupt", "--json"], dir.path());
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["action"], "quarantined_covered_segments", "{v}");
+    assert_eq!(
+        v["first_dropped_offset"],
+        Value::Null,
+        "no acknowledged write is lost: {v}"
+    );
+    assert_eq!(v["covered_by_snapshot"]["from"], 0, "{v}");
+    assert_eq!(v["covered_by_snapshot"]["snapshot"], 30, "{v}");
+    assert_eq!((&v["status"], &v["next_offset"]), (&"clean".into(), &200.into()));
+    assert!(snap.path.exists());
+    let quarantine = PathBuf::from(v["quarantine"].as_str().unwrap());
+    assert!(
+        quarantine.join(first.file_name().unwrap()).exists(),
+        "the damaged store is kept"
+    );
+    assert_eq!(count_keys(dir.path(), 200), 200);
+}
+
+#[test]
+fn losing_the_last_store_counts_the_records_its_index_lists() {
+    let _serial = serial();
+    let dir = fixture();
+    let last = stores(dir.path()).last().unwrap().clone();
+    let base: u64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    fs::remove_file(&last).unwrap();
+    let v = json(&walkvctl(&["check", "--json"], dir.path()));
+    assert_eq!(v["damage"][0]["kind"], "lost_store");
+    assert_eq!(v["next_offset"], RECORDS, "{v}");
+    let out = walkvctl(&["repair", "--truncate-corrupt", "--json"], dir.path());
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["first_dropped_offset"], base);
+    assert_eq!(v["next_offset_after"], RECORDS);
+    assert_eq!(v["dropped_records"], RECORDS - base, "{v}");
+    assert_eq!(v["next_offset_after_is_lower_bound"], true);
+    let text = stdout(&walkvctl(&["check"], dir.path()));
+    assert!(text.contains("status: clean"), "{text}");
+}
+
+#[test]
+fn a_cut_copies_the_damaged_tail_before_it_moves_any_segment() {
+    use walkv::log::check::{self, CheckOptions};
+    let _serial = serial();
+    let dir = fixture();
+    let (store, at) = damage(dir.path(), Damage::Corrupt);
+    let wal = dir.path().join("wal");
+    let found = check::check(&wal, &CheckOptions::default(), &mut |_| {}).unwrap();
+    let plan = found.plan_cut(found.cut().unwrap());
+    let truncate = plan.truncate.clone().unwrap();
+    assert_eq!((truncate.store.clone(), truncate.position), (store.clone(), at));
+    // Fail the first move: the quarantine already holds its name.
+    let quarantine = tempfile::tempdir().unwrap();
+    fs::write(quarantine.path().join(plan.moves[0].file_name().unwrap()), b"").unwrap();
+    let config = common::config(dir.path(), &Arc::new(AtomicU64::new(1))).log;
+    assert!(check::execute_cut(&plan, quarantine.path(), &config).is_err());
+    let tail = fs::read(check::tail_copy_path(&truncate, quarantine.path()))
+        .expect("the damaged bytes were copied before anything moved");
+    assert_eq!(tail, fs::read(&store).unwrap()[at as usize..]);
+    assert!(plan.moves.iter().all(|p| p.exists()), "nothing moved");
+    // A second, complete repair finishes the job.
+    let out = walkvctl(&["repair", "--truncate-corrupt", "--json"], dir.path());
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(keys_present(dir.path()), vec![0, 1]);
+}

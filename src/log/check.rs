@@ -23,15 +23,15 @@ use super::Offset;
 use super::config::LogConfig;
 use super::dir::{self, index_path, store_path};
 use super::error::{LogError, Result};
-use super::header::{self, FILE_HEADER_BYTES, STORE_MAGIC};
-use super::index::Index;
+use super::header::{self, FILE_HEADER_BYTES, INDEX_MAGIC, STORE_MAGIC};
+use super::index::{INDEX_ENTRY_BYTES, Index};
 use super::scan::{self, Ending, Next, StoreReader};
 use super::segmented::{ORPHAN_REASON, gap_error, orphan_is_leftover};
 
 mod cut;
 mod walk;
 
-pub use cut::{create_quarantine, execute_cut, move_into, reopen, utc_stamp};
+pub use cut::{create_quarantine, execute_cut, move_into, reopen, tail_copy_path, utc_stamp};
 pub use walk::{RecordRef, Stop, walk};
 
 /// How to check.
@@ -179,6 +179,11 @@ pub struct LogCheck {
     pub damage: Vec<Damage>,
     /// Indexes of lost stores (also in `damage`): a cut moves them away.
     pub lost_indexes: Vec<PathBuf>,
+    /// For each lost store, in the order of `lost_indexes`: its base, and
+    /// how far its index says it went (`base` + the entries before the first
+    /// all-zero one): a lower bound on the log's end, since an active
+    /// index's last entries may never have reached the disk.
+    pub lost_ends: Vec<(Offset, Offset)>,
     /// Indexes left below the lowest store by an interrupted removal, and
     /// temporary files of an interrupted create: the next open deletes them.
     pub leftovers: Vec<PathBuf>,
@@ -202,22 +207,35 @@ impl LogCheck {
         }
     }
 
-    /// The offset of the oldest record held.
+    /// The offset of the oldest record held. With no store at all, the
+    /// base of the lowest lost store (whose index is left), so that a log
+    /// whose stores are all lost does not pass for one that starts at 0;
+    /// 0 for an empty directory.
     pub fn first_offset(&self) -> Offset {
-        self.segments.first().map_or(0, |s| s.base)
+        match self.segments.first() {
+            Some(s) => s.base,
+            None => self.lost_ends.iter().map(|&(base, _)| base).min().unwrap_or(0),
+        }
     }
 
-    /// One past the highest offset of any intact record found, or of a lost
-    /// store's base: the log's next offset before any repair. For a clean or
-    /// torn log, what `Log::next_offset` gives after open.
+    /// One past the highest offset of any intact record found, or of what a
+    /// lost store's index lists: the log's next offset before any repair.
+    /// For a clean or torn log, what `Log::next_offset` gives after open.
+    /// When a store is lost this is only a lower bound
+    /// ([`LogCheck::next_offset_is_lower_bound`]).
     pub fn next_offset(&self) -> Offset {
-        let lost = self.damage.iter().filter(|d| d.kind == DamageKind::LostStore);
         let highest = self.segments.iter().map(|s| s.highest_next);
         highest
-            .chain(lost.map(|d| d.offset))
+            .chain(self.lost_ends.iter().map(|&(_, end)| end))
             .max()
             .unwrap_or(0)
             .max(self.valid_next())
+    }
+
+    /// Whether the log may have gone further than [`LogCheck::next_offset`]:
+    /// a store is lost (its index may lag it), or no store is left at all.
+    pub fn next_offset_is_lower_bound(&self) -> bool {
+        !self.lost_ends.is_empty() || self.segments.is_empty()
     }
 
     /// One past the last record of the intact prefix: what an open after
@@ -284,17 +302,103 @@ impl LogCheck {
                 bytes: s.store_bytes - pos,
             })
         });
-        let recreate_base = (cut.segment == 0 && cut.position.is_none() && !self.segments.is_empty())
-            .then(|| self.first_offset());
+        // With no store left (none, or the first goes whole), an empty one
+        // is created where the log started, never at 0 by default.
+        let recreate_base = (cut.segment == 0 && cut.position.is_none()).then(|| self.first_offset());
         CutPlan {
             dir: self.dir.clone(),
             first_dropped: self.kept_end(cut),
             next_before: self.next_offset(),
+            next_is_lower_bound: self.next_offset_is_lower_bound(),
             truncate,
             moves,
             recreate_base,
+            covered: None,
         }
     }
+
+    /// The repair that keeps the intact snapshot at offset `snapshot` as the
+    /// base of the state: the segments wholly below it (which it covers,
+    /// and which the daemon itself deletes after a snapshot) move to
+    /// quarantine with whatever damage they hold, and the rest of the log is
+    /// cut at its first damage, or at a cut of `more` (records found bad
+    /// above the log, such as one that does not decode), if any. If the log
+    /// cannot continue from the snapshot (it would start past it, or the cut
+    /// falls below it), every segment goes and an empty one is created at
+    /// `snapshot`: the records from there to the log's end are what is lost.
+    pub fn plan_keeping_snapshot(&self, snapshot: Offset, more: &[Cut]) -> CutPlan {
+        let k = self.segments_below(snapshot);
+        let tail = self
+            .damage
+            .iter()
+            .filter_map(|d| d.cut.filter(|&c| !lies_below(d.kind, c, k)))
+            .chain(more.iter().copied().filter(|c| c.segment >= k))
+            .min();
+        let first = self.first_offset();
+        let starts_ok = self.segments.get(k).is_some_and(|s| s.base <= snapshot);
+        let keeps_log = starts_ok && tail.is_none_or(|c| self.kept_end(c) >= snapshot);
+        let end = self.next_offset();
+        let kept_from = if keeps_log { k } else { self.segments.len() };
+        let mut prefix = Vec::new();
+        for s in &self.segments[..kept_from] {
+            prefix.push(index_path(&self.dir, s.base));
+            prefix.push(s.store.clone());
+        }
+        let mut plan = match tail.filter(|_| keeps_log) {
+            Some(cut) => self.plan_cut(cut),
+            None => CutPlan {
+                dir: self.dir.clone(),
+                first_dropped: if keeps_log { end } else { snapshot },
+                next_before: end.max(snapshot),
+                // A log that ends below the snapshot lost what reached it,
+                // and whatever came after: how much is unknown.
+                next_is_lower_bound: self.next_offset_is_lower_bound() || end < snapshot,
+                moves: self.lost_indexes.clone(),
+                truncate: None,
+                recreate_base: (!keeps_log).then_some(snapshot),
+                covered: None,
+            },
+        };
+        if keeps_log {
+            // Only a store lost above the kept log's start leaves its end
+            // unknown; one below is covered by the snapshot.
+            let kept_base = self.segments[k].base;
+            plan.next_is_lower_bound = self.lost_ends.iter().any(|&(base, _)| base >= kept_base);
+        }
+        // Lost stores' indexes first (below the kept log, they would pass
+        // for leftovers, which the log's open deletes), then the covered
+        // segments oldest first, each index before its store, so that a
+        // crash part-way leaves a log the snapshot still covers.
+        let lost = self.lost_indexes.len();
+        plan.moves.splice(lost..lost, prefix);
+        let covered_end = self.segments.get(kept_from).map_or(end.min(snapshot), |s| s.base);
+        plan.covered = (first < covered_end).then_some((first, covered_end, snapshot));
+        plan
+    }
+
+    /// How many segments, from the first, hold only records below
+    /// `offset`: each is followed by one that starts at or below it (the
+    /// last: it ends below it).
+    fn segments_below(&self, offset: Offset) -> usize {
+        let n = self.segments.len();
+        (0..n)
+            .take_while(|&i| match self.segments.get(i + 1) {
+                Some(next) => next.base <= offset,
+                None => self.segments[i].highest_next < offset,
+            })
+            .count()
+    }
+}
+
+/// Whether damage of `kind` cut at `cut` goes with the first `k` segments:
+/// it is in one of them, or (a gap, an overlap, a lost store) just before
+/// segment `k`, which then starts the log.
+fn lies_below(kind: DamageKind, cut: Cut, k: usize) -> bool {
+    let between = matches!(
+        kind,
+        DamageKind::MissingSegment | DamageKind::OverlappingSegments | DamageKind::LostStore
+    );
+    cut.segment < k || (cut.segment == k && cut.position.is_none() && between)
 }
 
 /// What a cut does, in the order it does it.
@@ -307,14 +411,32 @@ pub struct CutPlan {
     /// The log's next offset before it: the end (exclusive) of the range
     /// dropped.
     pub next_before: Offset,
-    /// Files moved whole to quarantine (an index before its store, the last
-    /// segment first, so that a crash part-way leaves a log that is a prefix).
+    /// `next_before` is only a lower bound: a store was lost, or none is
+    /// left, so the log may have gone further ("at least N records lost").
+    pub next_is_lower_bound: bool,
+    /// Files moved whole to quarantine, in this order: lost stores'
+    /// indexes; segments covered by a kept snapshot, oldest first (a crash
+    /// part-way leaves a log the snapshot still covers); segments after the
+    /// cut, the last first (a crash part-way leaves a log that is a
+    /// prefix). Each index before its store.
     pub moves: Vec<PathBuf>,
     /// The store truncated, if the cut falls inside one.
     pub truncate: Option<Truncate>,
     /// When the cut leaves no store: an empty segment is created at this
     /// base, so that offsets go on from where they were rather than from 0.
     pub recreate_base: Option<Offset>,
+    /// `(from, to, snapshot)`: the records `from..to` move to quarantine
+    /// but lose nothing, since the snapshot at offset `snapshot`, which the
+    /// repair keeps, holds their effects.
+    pub covered: Option<(Offset, Offset, Offset)>,
+}
+
+impl CutPlan {
+    /// Whether any offset is dropped (not merely moved under a snapshot
+    /// that covers it).
+    pub fn drops(&self) -> bool {
+        self.first_dropped < self.next_before || self.next_is_lower_bound
+    }
 }
 
 /// A store cut short by a [`CutPlan`]. The bytes past `position` are first
@@ -406,17 +528,48 @@ fn check_orphans(dir: &Path, listing: &dir::Listing, out: &mut LogCheck) {
         // Every store above the lost one goes with it: its records would
         // not follow on from the log that is kept.
         let segment = out.segments.partition_point(|s| s.base <= base);
+        let listed = listed_entries(&path, base);
+        let reason = format!(
+            "{ORPHAN_REASON}; its index lists {listed} records (offsets {base}..{}): at least \
+             those are lost",
+            base + listed
+        );
         out.lost_indexes.push(path.clone());
+        out.lost_ends.push((base, base + listed));
         out.damage.push(Damage {
             kind: DamageKind::LostStore,
             file: path,
             position: 0,
             offset: base,
             bytes: 0,
-            reason: ORPHAN_REASON.to_string(),
+            reason,
             cut: Some(whole(segment)),
         });
     }
+}
+
+/// How many records the index of a lost store lists: its entries up to
+/// the first all-zero one (an active index is preallocated with zeros) or
+/// the first that is not the next relative offset. 0 if its header is not
+/// valid or it cannot be read: the count is only ever a lower bound.
+fn listed_entries(path: &Path, base: Offset) -> u64 {
+    let Ok(bytes) = std::fs::read(path) else {
+        return 0;
+    };
+    if bytes.len() < FILE_HEADER_BYTES
+        || header::check(&bytes[..FILE_HEADER_BYTES], INDEX_MAGIC, base).is_err()
+    {
+        return 0;
+    }
+    let entries = bytes[FILE_HEADER_BYTES..].chunks_exact(INDEX_ENTRY_BYTES);
+    entries
+        .enumerate()
+        .take_while(|(i, e)| {
+            let rel = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+            let pos = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
+            pos as usize >= FILE_HEADER_BYTES && u64::from(rel) == *i as u64
+        })
+        .count() as u64
 }
 
 /// Checks one store and its index. `None` when, in a live check, the store

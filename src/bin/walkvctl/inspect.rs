@@ -41,8 +41,6 @@ pub enum SnapState {
         position: u64,
         reason: String,
     },
-    /// Its offset is past the log's end: the daemon refuses to start.
-    BeyondLog,
     /// Older than the log's first offset: the daemon never reads it.
     BelowLog,
 }
@@ -53,6 +51,16 @@ pub struct SnapshotCheck {
     pub path: PathBuf,
     pub bytes: u64,
     pub state: SnapState,
+    /// Its offset is past the log's real end (before any repair): the
+    /// daemon refuses to start. It is loaded all the same, so that a repair
+    /// knows whether it is intact and can keep it.
+    pub beyond_log: bool,
+}
+
+impl SnapshotCheck {
+    pub fn is_intact(&self) -> bool {
+        matches!(self.state, SnapState::Intact { .. })
+    }
 }
 
 /// Everything the tool knows about a directory.
@@ -82,12 +90,13 @@ impl Report {
         }
     }
 
-    /// The snapshot the daemon would load.
+    /// The snapshot the daemon would load (once the log reaches it): the
+    /// newest intact one that covers the log's first offset.
     pub fn chosen(&self) -> Option<&SnapshotCheck> {
         self.snapshots
             .iter()
             .rev()
-            .find(|s| matches!(s.state, SnapState::Intact { .. }) && s.offset >= self.log.first_offset())
+            .find(|s| s.is_intact() && s.offset >= self.log.first_offset())
     }
 }
 
@@ -158,11 +167,13 @@ fn check_snapshots(
     findings: &mut Vec<Finding>,
 ) -> anyhow::Result<Vec<SnapshotCheck>> {
     let mut out = Vec::new();
+    // The log's real end, past damage: a snapshot between the cut and it is
+    // not "beyond the log", and one beyond it may still be the best base
+    // for a repair, so every snapshot the log does not predate is loaded.
+    let end = log.next_offset();
     for (offset, path) in snapshot::find(&target.dir)? {
         let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-        let state = if offset > log.valid_next() {
-            SnapState::BeyondLog
-        } else if offset < log.first_offset() {
+        let state = if offset < log.first_offset() {
             SnapState::BelowLog
         } else {
             match snapshot::verify(&path, offset) {
@@ -184,24 +195,30 @@ fn check_snapshots(
             path,
             bytes,
             state,
+            beyond_log: offset > end,
         });
     }
+    let at_least = if log.next_offset_is_lower_bound() {
+        "at least "
+    } else {
+        ""
+    };
     for s in &out {
-        let (position, reason) = match &s.state {
-            SnapState::Damaged { position, reason } => (*position, format!("snapshot is damaged: {reason}")),
-            SnapState::BeyondLog => (
+        let (kind, position, reason) = match &s.state {
+            SnapState::Damaged { position, reason } => (
+                "snapshot_damaged",
+                *position,
+                format!("snapshot is damaged: {reason}"),
+            ),
+            SnapState::Intact { .. } if s.beyond_log => (
+                "snapshot_beyond_log",
                 16,
                 format!(
-                    "snapshot covers the log up to offset {} but the log ends at {}",
-                    s.offset,
-                    log.valid_next()
+                    "snapshot covers the log up to offset {} but the log ends at {at_least}{end}",
+                    s.offset
                 ),
             ),
             _ => continue,
-        };
-        let kind = match s.state {
-            SnapState::BeyondLog => "snapshot_beyond_log",
-            _ => "snapshot_damaged",
         };
         findings.push(Finding {
             kind,
@@ -213,10 +230,7 @@ fn check_snapshots(
         });
     }
     let first = log.first_offset();
-    let covered = first == 0
-        || out
-            .iter()
-            .any(|s| matches!(s.state, SnapState::Intact { .. }) && s.offset >= first);
+    let covered = first == 0 || out.iter().any(|s| s.is_intact() && s.offset >= first);
     if !covered {
         findings.push(Finding {
             kind: "history_missing",
@@ -233,7 +247,10 @@ fn check_snapshots(
 /// Decodes every record the daemon would replay, as its replay does; the
 /// first one that passes its checksum but does not decode is corruption.
 fn decode_replay(report: &mut Report) -> anyhow::Result<()> {
-    let end = report.log.valid_next();
+    // Up to the real end: from a snapshot above damage, the records the
+    // daemon replays after a repair lie past the intact prefix. The walk
+    // stops at the first record that is not the next one anyway.
+    let end = report.log.next_offset();
     let (mut records, mut bytes) = (0u64, 0u64);
     let mut bad = None;
     let max = LogConfig::default().max_record_bytes;

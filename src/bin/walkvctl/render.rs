@@ -231,21 +231,39 @@ pub fn check_json(r: &Report) -> Value {
 
 fn snapshot_json(s: &crate::inspect::SnapshotCheck) -> Value {
     let (state, keys, position, reason) = match &s.state {
+        SnapState::Intact { keys, .. } if s.beyond_log => ("beyond_log", Some(*keys), None, None),
         SnapState::Intact { keys, .. } => ("intact", Some(*keys), None, None),
         SnapState::Damaged { position, reason } => ("damaged", None, Some(*position), Some(reason.as_str())),
-        SnapState::BeyondLog => ("beyond_log", None, None, None),
         SnapState::BelowLog => ("below_log", None, None, None),
     };
     json!({"path": s.path, "offset": s.offset, "bytes": s.bytes, "state": state, "keys": keys,
-           "position": position, "reason": reason})
+           "intact": s.is_intact(), "position": position, "reason": reason})
+}
+
+/// The dropped range of a plan's cut, if it drops any offset.
+fn dropped(plan: Option<&Plan>) -> Option<&check::CutPlan> {
+    plan.and_then(|p| p.cut.as_ref()).filter(|c| c.drops())
+}
+
+/// What the repair moves to quarantine without losing it: records a kept
+/// snapshot covers.
+fn covered_json(cut: Option<&check::CutPlan>) -> Value {
+    match cut.and_then(|c| c.covered) {
+        Some((from, to, snapshot)) => json!({"from": from, "to": to, "snapshot": snapshot}),
+        None => Value::Null,
+    }
 }
 
 fn plan_json(plan: &Plan) -> Value {
+    let drop = dropped(Some(plan));
     let cut = plan.cut.as_ref();
     json!({
-        "first_dropped_offset": cut.map(|c| c.first_dropped),
-        "next_offset_after": cut.map(|c| c.next_before),
-        "dropped_records": cut.map(|c| c.next_before.saturating_sub(c.first_dropped)),
+        "first_dropped_offset": drop.map(|c| c.first_dropped),
+        "next_offset_after": drop.map(|c| c.next_before),
+        "next_offset_after_is_lower_bound": drop.map(|c| c.next_is_lower_bound),
+        "dropped_records": drop.map(|c| c.next_before.saturating_sub(c.first_dropped)),
+        "covered_by_snapshot": covered_json(cut),
+        "kept_snapshot": plan.kept_snapshot,
         "moves": cut.map_or(Vec::new(), |c| c.moves.clone()),
         "truncate": cut.and_then(|c| c.truncate.as_ref()).map(|t| json!({"store": t.store, "position": t.position, "bytes": t.bytes})),
         "recreate_base": cut.and_then(|c| c.recreate_base),
@@ -333,9 +351,11 @@ fn describe(s: &mut String, r: &Report) {
     }
     for snap in &r.snapshots {
         let state = match &snap.state {
+            SnapState::Intact { keys, .. } if snap.beyond_log => {
+                format!("intact, {keys} keys, but past the end of the log")
+            }
             SnapState::Intact { keys, .. } => format!("intact, {keys} keys"),
             SnapState::Damaged { position, reason } => format!("DAMAGED at byte {position}: {reason}"),
-            SnapState::BeyondLog => "past the end of the log".to_string(),
             SnapState::BelowLog => "older than the log; not used".to_string(),
         };
         let _ = writeln!(
@@ -375,13 +395,38 @@ fn describe_plan(s: &mut String, r: &Report, plan: &Plan) {
         s,
         "`walkvctl repair {dir} --truncate-corrupt` would, into {dir}/quarantine/<time>/:"
     );
-    if let Some(cut) = &plan.cut {
-        let dropped = cut.next_before.saturating_sub(cut.first_dropped);
+    if let Some(offset) = plan.kept_snapshot {
         let _ = writeln!(
             s,
-            "  drop log offsets {}..{} ({dropped} records; the log would end at offset {})",
-            cut.first_dropped, cut.next_before, cut.first_dropped
+            "  keep the intact snapshot at offset {offset} as the base of the state"
         );
+    }
+    if let Some(cut) = &plan.cut {
+        if let Some((from, to, snapshot)) = cut.covered {
+            let _ = writeln!(
+                s,
+                "  move log offsets {from}..{to} ({} records, covered by the snapshot at offset {snapshot}: \
+                 nothing acknowledged is lost)",
+                to - from
+            );
+        }
+        if cut.drops() {
+            let _ = writeln!(
+                s,
+                "  drop log offsets {}..{} ({}{} records; the log would end at offset {})",
+                cut.first_dropped,
+                cut.next_before,
+                if cut.next_is_lower_bound { "at least " } else { "" },
+                cut.next_before.saturating_sub(cut.first_dropped),
+                cut.first_dropped
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "  drop no log offset: the log would end at offset {}",
+                cut.next_before
+            );
+        }
         if let Some(t) = &cut.truncate {
             let _ = writeln!(
                 s,
@@ -423,15 +468,18 @@ pub fn print_refusal(r: &Report, plan: &Plan, flag: bool, json: bool) -> io::Res
 }
 
 pub fn print_repair(before: &Report, done: &Done, json: bool) -> io::Result<()> {
-    let cut = done.plan.as_ref().and_then(|p| p.cut.as_ref());
+    let cut = dropped(done.plan.as_ref());
     let recovery = done.recovery.as_ref();
     if json {
         let value = json!({
             "action": done.action,
             "first_dropped_offset": cut.map(|c| c.first_dropped),
             "next_offset_after": cut.map(|c| c.next_before),
+            "next_offset_after_is_lower_bound": cut.map(|c| c.next_is_lower_bound),
             "quarantine": done.quarantine,
             "dropped_records": cut.map(|c| c.next_before.saturating_sub(c.first_dropped)),
+            "covered_by_snapshot": covered_json(done.plan.as_ref().and_then(|p| p.cut.as_ref())),
+            "kept_snapshot": done.plan.as_ref().and_then(|p| p.kept_snapshot),
             "plan": done.plan.as_ref().map(plan_json),
             "torn_bytes": recovery.map(|r| r.torn_bytes),
             "indexes_rebuilt": recovery.map(|r| r.indexes_rebuilt),
@@ -448,9 +496,10 @@ pub fn print_repair(before: &Report, done: &Done, json: bool) -> io::Result<()> 
     }
     let _ = writeln!(s, "action: {}", done.action);
     if let Some(cut) = cut {
+        let at_least = if cut.next_is_lower_bound { "at least " } else { "" };
         let _ = writeln!(
             s,
-            "dropped log offsets {}..{} ({} records)",
+            "dropped log offsets {}..{} ({at_least}{} records)",
             cut.first_dropped,
             cut.next_before,
             cut.next_before.saturating_sub(cut.first_dropped)

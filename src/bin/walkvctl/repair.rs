@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow};
-use walkv::log::check::{self, CutPlan, Status};
+use walkv::log::check::{self, Cut, CutPlan, Status};
 use walkv::log::{LogConfig, Offset, Recovery};
 
 use crate::inspect::{self, Report, SnapState};
@@ -17,9 +17,11 @@ use crate::{EXIT_CORRUPT, EXIT_OK, Failure, render};
 pub struct Plan {
     /// The cut of the log, if the log itself is damaged.
     pub cut: Option<CutPlan>,
-    /// Snapshots moved to quarantine: damaged, past the log's end, or past
-    /// the cut (they hold effects of records the cut drops).
+    /// Snapshots moved to quarantine: damaged, or (when no snapshot is
+    /// kept) past the cut, since they hold effects of records it drops.
     pub snapshots: Vec<PathBuf>,
+    /// The offset of the intact snapshot kept as the base of the state.
+    pub kept_snapshot: Option<Offset>,
     /// Why the repair cannot be done at all.
     pub refusal: Option<String>,
 }
@@ -56,10 +58,10 @@ pub fn run(dir: &Path, truncate_corrupt: bool, json: bool) -> Result<u8, Failure
                 check::execute_cut(cut, &quarantine, &config)
                     .with_context(|| format!("cutting the log in {}", target.wal.display()))?;
             }
-            let action = if plan.cut.is_some() {
-                "truncated_corrupt"
-            } else {
-                "quarantined_snapshots"
+            let action = match &plan.cut {
+                Some(cut) if cut.drops() => "truncated_corrupt",
+                Some(_) => "quarantined_covered_segments",
+                None => "quarantined_snapshots",
             };
             (action, Some(plan), Some(quarantine))
         }
@@ -101,20 +103,48 @@ fn needs_open(report: &Report) -> bool {
     stale || !report.log.leftovers.is_empty()
 }
 
-/// The smallest cut that drops every corruption of the log and every record
-/// that does not decode, and the snapshots that must go with it.
+/// What repairing corruption takes, decided before anything changes.
+///
+/// When an intact snapshot covers the log's first offset, the newest such
+/// one is kept as the base of the state, wherever it lies: the segments it
+/// wholly covers go to quarantine with whatever damage they hold (the
+/// daemon itself deletes them after a snapshot), and the log is cut only at
+/// damage above it; if the log cannot continue from it, the log restarts,
+/// empty, at its offset ([`walkv::log::check::LogCheck::plan_keeping_snapshot`]).
+/// A snapshot is never set aside for lying past the log's end: that is what
+/// the log lost, not the snapshot. Otherwise the log is cut at its first
+/// damage (the smallest cut that drops every corruption and every record
+/// that does not decode), with the snapshots past the cut.
 pub fn plan(report: &Report) -> Plan {
-    let undecodable = report
+    let undecodable: Vec<Cut> = report
         .findings
         .iter()
         .filter(|f| f.kind == "undecodable_record")
-        .filter_map(|f| report.log.cut_at_offset(f.offset));
+        .filter_map(|f| report.log.cut_at_offset(f.offset))
+        .collect();
+    let damaged = |s: &inspect::SnapshotCheck| matches!(s.state, SnapState::Damaged { .. });
+    let base = report.target.engine.then(|| report.chosen()).flatten();
+    if let Some(base) = base {
+        let cut = report.log.plan_keeping_snapshot(base.offset, &undecodable);
+        let changes = !cut.moves.is_empty() || cut.truncate.is_some() || cut.recreate_base.is_some();
+        return Plan {
+            cut: changes.then_some(cut),
+            snapshots: report
+                .snapshots
+                .iter()
+                .filter(|s| damaged(s))
+                .map(|s| s.path.clone())
+                .collect(),
+            kept_snapshot: Some(base.offset),
+            refusal: None,
+        };
+    }
     let cut = report.log.cut().into_iter().chain(undecodable).min();
     let cut = cut.map(|c| report.log.plan_cut(c));
     let kept_end: Offset = cut.as_ref().map_or(report.log.valid_next(), |c| c.first_dropped);
-    let goes = |s: &inspect::SnapshotCheck| {
-        matches!(s.state, SnapState::Damaged { .. } | SnapState::BeyondLog) || s.offset > kept_end
-    };
+    // No snapshot is intact here (above the log's first offset): every one
+    // that the daemon would read is damaged, or past the cut.
+    let goes = |s: &inspect::SnapshotCheck| damaged(s) || s.offset > kept_end;
     let snapshots: Vec<PathBuf> = report
         .snapshots
         .iter()
@@ -122,12 +152,7 @@ pub fn plan(report: &Report) -> Plan {
         .map(|s| s.path.clone())
         .collect();
     let first = report.log.first_offset();
-    let covered = !report.target.engine
-        || first == 0
-        || report
-            .snapshots
-            .iter()
-            .any(|s| !goes(s) && matches!(s.state, SnapState::Intact { .. }) && s.offset >= first);
+    let covered = !report.target.engine || first == 0;
     let refusal = (!covered).then(|| {
         format!(
             "after the repair no intact snapshot would cover the records below the log's first \
@@ -138,6 +163,7 @@ pub fn plan(report: &Report) -> Plan {
     Plan {
         cut,
         snapshots,
+        kept_snapshot: None,
         refusal,
     }
 }

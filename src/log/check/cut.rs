@@ -5,7 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::CutPlan;
+use super::{CutPlan, Truncate};
 use crate::log::config::LogConfig;
 use crate::log::dir;
 use crate::log::error::{LogError, Result};
@@ -23,26 +23,43 @@ pub fn reopen(dir: &Path, config: LogConfig) -> Result<Recovery> {
     Ok(recovery)
 }
 
-/// Carries out a cut planned by [`super::LogCheck::plan_cut`], moving what it drops
-/// into the existing directory `quarantine` (on the same filesystem). Every
-/// step is durable before the next: a crash part-way leaves a log that is a
-/// prefix of the one before, and a second run finishes the job.
+/// Carries out a cut planned by [`super::LogCheck::plan_cut`] (or
+/// [`super::LogCheck::plan_keeping_snapshot`]), moving what it drops into
+/// the existing directory `quarantine` (on the same filesystem). Every step
+/// is durable before the next: a crash part-way leaves a log that is a
+/// prefix of the one before (or a suffix the kept snapshot covers), and a
+/// second run finishes the job.
+///
+/// The damaged tail of the cut store is copied to quarantine *first*:
+/// once the segments after it are moved away, that store is the last one,
+/// and its damaged ending can pass for a torn tail, which the next open (or
+/// a second repair) cuts without a copy. With the copy made before, a crash
+/// at any later step has already kept those bytes.
 pub fn execute_cut(plan: &CutPlan, quarantine: &Path, config: &LogConfig) -> Result<()> {
+    if let Some(cut) = &plan.truncate {
+        copy_tail_atomic(&cut.store, cut.position, &tail_copy_path(cut, quarantine))?;
+    }
     for path in &plan.moves {
         if path.exists() {
             move_into(path, quarantine)?;
         }
     }
     if let Some(cut) = &plan.truncate {
-        let name = cut.store.file_name().unwrap_or_default().to_string_lossy();
-        let dest = quarantine.join(format!("{name}.from-{}", cut.position));
-        copy_tail_atomic(&cut.store, cut.position, &dest)?;
         Store::open(&cut.store, cut.base)?.truncate(cut.position)?;
     }
-    if let Some(base) = plan.recreate_base {
+    if let Some(base) = plan.recreate_base
+        && !dir::store_path(&plan.dir, base).exists()
+    {
         Segment::create(&plan.dir, base, config)?;
     }
     Ok(())
+}
+
+/// Where [`execute_cut`] keeps the bytes a truncation removes:
+/// `<quarantine>/<store name>.from-<position>`.
+pub fn tail_copy_path(cut: &Truncate, quarantine: &Path) -> PathBuf {
+    let name = cut.store.file_name().unwrap_or_default().to_string_lossy();
+    quarantine.join(format!("{name}.from-{}", cut.position))
 }
 
 /// Moves `path` into the directory `dest_dir` under the same name, durably:
