@@ -52,6 +52,7 @@
 //! acknowledged before its fsync succeeded.
 
 mod api;
+mod apply;
 pub mod clock;
 pub mod command;
 pub mod config;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tracing::{info, warn};
 
+use super::apply::{Appliers, applier_threads};
 use super::config::EngineConfig;
 use super::error::{EngineError, Result};
 use super::mutation::{DecodeError, Mutation};
@@ -196,41 +197,51 @@ fn replay(log: &Log, from: Offset, table: &Table, progress: &LoadProgress) -> Re
     let started = Instant::now();
     let mut last_report = started;
     let (mut records, mut bytes, mut published_bytes) = (0u64, 0u64, 0u64);
-    while let Some((offset, payload)) = reader.next_record()? {
-        records += 1;
-        bytes += payload.len() as u64 + log::record::RECORD_HEADER_BYTES as u64;
-        // Most records are one SET: applied straight from the reader's
-        // buffer, with no copy of the payload and no decoded mutation.
-        if let Some(set) = Mutation::decode_set(payload) {
-            table.apply_set(set.key, set.value, set.expire_at_ms, offset);
-        } else if let Err(e) = apply_decoded(offset, payload, table) {
-            // It passed its checksum, so this is no torn write: corruption.
-            let (file, position) = reader.last_location();
-            return Err(EngineError::Corruption {
-                file: file.to_path_buf(),
-                offset: position,
-                reason: format!("record at log offset {offset} passes its checksum but does not decode: {e}"),
-            });
-        }
-        // Publish every few thousand records, or every MiB when records are
-        // large (a MULTI of thousands of keys is one record).
-        if records.is_multiple_of(4096) || bytes >= published_bytes + (1 << 20) {
-            published_bytes = bytes;
-            progress.records.store(records, Ordering::Relaxed);
-            progress.bytes.store(bytes, Ordering::Relaxed);
-            if last_report.elapsed() >= Duration::from_secs(1) {
-                let secs = started.elapsed().as_secs_f64();
-                info!(
-                    records,
-                    mb = bytes >> 20,
-                    mb_per_sec = (bytes as f64 / (1 << 20) as f64 / secs) as u64,
-                    percent = progress.percent() as u64,
-                    "replaying log"
-                );
-                last_report = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let mut appliers = Appliers::start(scope, table, applier_threads());
+        while let Some((offset, payload)) = reader.next_record()? {
+            records += 1;
+            bytes += payload.len() as u64 + log::record::RECORD_HEADER_BYTES as u64;
+            // Most records are one SET: read in place, and inserted by an
+            // applier thread while this one reads on.
+            if let Some(set) = Mutation::decode_set(payload) {
+                appliers.set(table.prepare_set(set.key, set.value, set.expire_at_ms, offset));
+            } else {
+                appliers.barrier();
+                if let Err(e) = apply_decoded(offset, payload, table) {
+                    // It passed its checksum, so this is no torn write.
+                    let (file, position) = reader.last_location();
+                    return Err(EngineError::Corruption {
+                        file: file.to_path_buf(),
+                        offset: position,
+                        reason: format!(
+                            "record at log offset {offset} passes its checksum but does not decode: {e}"
+                        ),
+                    });
+                }
+            }
+            // Publish every few thousand records, or every MiB when records
+            // are large (a MULTI of thousands of keys is one record).
+            if records.is_multiple_of(4096) || bytes >= published_bytes + (1 << 20) {
+                published_bytes = bytes;
+                progress.records.store(records, Ordering::Relaxed);
+                progress.bytes.store(bytes, Ordering::Relaxed);
+                if last_report.elapsed() >= Duration::from_secs(1) {
+                    let secs = started.elapsed().as_secs_f64();
+                    info!(
+                        records,
+                        mb = bytes >> 20,
+                        mb_per_sec = (bytes as f64 / (1 << 20) as f64 / secs) as u64,
+                        percent = progress.percent() as u64,
+                        "replaying log"
+                    );
+                    last_report = Instant::now();
+                }
             }
         }
-    }
+        appliers.finish();
+        Ok(())
+    })?;
     progress.records.store(records, Ordering::Relaxed);
     progress.bytes.store(bytes, Ordering::Relaxed);
     progress.done.store(1, Ordering::Relaxed);

@@ -158,6 +158,18 @@ impl Entry {
     }
 }
 
+/// A `Set` ready to insert: see [`Table::prepare_set`].
+pub(crate) struct PreparedSet {
+    shard: usize,
+    block: Block,
+}
+
+impl PreparedSet {
+    pub(crate) fn shard(&self) -> usize {
+        self.shard
+    }
+}
+
 /// What a point lookup found.
 #[derive(Debug, PartialEq)]
 pub enum Lookup {
@@ -273,8 +285,27 @@ impl Table {
     /// Sets one key: the replay hot path (one shard, no bookkeeping), also
     /// fed straight from a record by [`Mutation::decode_set`].
     pub fn apply_set(&self, key: &[u8], value: &[u8], expire_at_ms: Option<u64>, lsn: Offset) {
-        let block = Block::new(key, value, expire_at_ms, lsn);
-        self.write(self.shard_of(key)).map.replace(block);
+        self.insert_prepared(self.prepare_set(key, value, expire_at_ms, lsn));
+    }
+
+    /// The first half of [`Table::apply_set`]: the key's allocation and its
+    /// shard, made by replay's reader so that an applier thread only inserts.
+    pub(crate) fn prepare_set(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        expire_at_ms: Option<u64>,
+        lsn: Offset,
+    ) -> PreparedSet {
+        PreparedSet {
+            shard: self.shard_of(key),
+            block: Block::new(key, value, expire_at_ms, lsn),
+        }
+    }
+
+    /// The second half of [`Table::apply_set`].
+    pub(crate) fn insert_prepared(&self, set: PreparedSet) {
+        self.write(set.shard).map.replace(set.block);
     }
 
     fn shards_touched(&self, mutation: &Mutation, out: &mut Vec<usize>) {
