@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use super::apply::{Appliers, applier_threads};
 use super::error::{EngineError, Result};
 use super::table::{SHARDS, Table};
 use crate::log::{Offset, dir::sync_dir};
@@ -250,7 +251,13 @@ pub fn load_counting(
 ) -> Result<std::result::Result<Loaded, Damage>> {
     let file = File::open(path).map_err(|e| EngineError::io("opening", path, e))?;
     let mut input = Checksummed::new(BufReader::with_capacity(1 << 20, file));
-    Ok(read_entries(&mut input, expected_offset, table, loaded))
+    // As in the log's replay, applier threads insert while this one reads.
+    Ok(std::thread::scope(|scope| {
+        let mut appliers = Appliers::start(scope, table, applier_threads());
+        let loaded = read_entries(&mut input, expected_offset, table, loaded, &mut appliers);
+        appliers.finish();
+        loaded
+    }))
 }
 
 fn read_entries(
@@ -258,6 +265,7 @@ fn read_entries(
     expected: Offset,
     table: &Table,
     loaded: &AtomicU64,
+    appliers: &mut Appliers<'_>,
 ) -> std::result::Result<Loaded, Damage> {
     let damage = |input: &Checksummed<_>, reason: String| Damage {
         offset: input.position,
@@ -303,7 +311,7 @@ fn read_entries(
                     reason: format!("reading entry: {e}"),
                 })?;
                 let (key, value) = scratch.split_at(key_len);
-                table.apply_set(key, value, expire_at_ms, expected.saturating_sub(1));
+                appliers.set(table.prepare_set(key, value, expire_at_ms, expected.saturating_sub(1)));
                 count += 1;
                 if count.is_multiple_of(4096) {
                     loaded.store(count, Ordering::Relaxed);
