@@ -9,7 +9,7 @@ mod tmpfs;
 
 use std::time::Duration;
 
-use daemon::{Daemon, run_to_exit};
+use daemon::{Daemon, run_to_exit, write_long_log};
 use redis::Commands;
 use tmpfs::Tmpfs;
 
@@ -148,25 +148,8 @@ fn corruption_at_start_exits_4_naming_file_and_position() {
 fn data_commands_get_loading_until_replay_is_done() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    {
-        // A log long enough that replay takes a while, written directly.
-        let mut cfg = walkv::engine::EngineConfig::new(&data);
-        cfg.fsync = walkv::engine::FsyncPolicy::No;
-        cfg.snapshot_min_log_bytes = 0;
-        let engine = walkv::engine::Engine::open(cfg).unwrap();
-        let value = bytes::Bytes::from(vec![b'v'; 100]);
-        for chunk in 0..400 {
-            let pairs = (0..1000)
-                .map(|i| (bytes::Bytes::from(format!("key:{chunk}:{i}")), value.clone()))
-                .collect();
-            let cmd = walkv::engine::Command::MultiSet {
-                pairs,
-                only_if_none_exist: false,
-            };
-            engine.execute_blocking(cmd).unwrap();
-        }
-        engine.close().unwrap();
-    }
+    // A log long enough that replay takes a while, written directly.
+    write_long_log(&data);
     let mut d = Daemon::spawn(&data, &[], &[]);
     let early = d.raw(
         b"GET key:0:0\r\nPING\r\nINFO persistence\r\n",

@@ -8,11 +8,11 @@ mod daemon;
 
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use daemon::Daemon;
+use daemon::{Daemon, write_long_log};
 use redis::Commands;
 
 /// The test's end of `$NOTIFY_SOCKET`.
@@ -63,28 +63,6 @@ impl NotifySocket {
             }
         }
     }
-}
-
-/// A log of 400,000 keys (about 50 MB), written through the engine, so
-/// that replay takes a few seconds in a debug build. Returns the last key.
-fn write_long_log(data: &Path) -> String {
-    let mut cfg = walkv::engine::EngineConfig::new(data);
-    cfg.fsync = walkv::engine::FsyncPolicy::No;
-    cfg.snapshot_min_log_bytes = 0;
-    let engine = walkv::engine::Engine::open(cfg).unwrap();
-    let value = bytes::Bytes::from(vec![b'v'; 100]);
-    for chunk in 0..400 {
-        let pairs = (0..1000)
-            .map(|i| (bytes::Bytes::from(format!("key:{chunk}:{i}")), value.clone()))
-            .collect();
-        let cmd = walkv::engine::Command::MultiSet {
-            pairs,
-            only_if_none_exist: false,
-        };
-        engine.execute_blocking(cmd).unwrap();
-    }
-    engine.close().unwrap();
-    "key:399:999".into()
 }
 
 #[test]

@@ -78,6 +78,20 @@ struct Gate {
     from_next_offset: AtomicU64,
 }
 
+impl Gate {
+    /// The gate, the signal that the writer reached it, and the release.
+    fn new(from_next_offset: u64) -> (Arc<Gate>, mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (reached_tx, reached_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel();
+        let gate = Arc::new(Gate {
+            reached: Mutex::new(Some(reached_tx)),
+            release: Mutex::new(Some(release_rx)),
+            from_next_offset: AtomicU64::new(from_next_offset),
+        });
+        (gate, reached_rx, release_tx)
+    }
+}
+
 impl Instrument for Gate {
     fn before_sync(&self, next_offset: Offset) {
         let from = self.from_next_offset.load(Ordering::SeqCst);
@@ -97,13 +111,7 @@ impl Instrument for Gate {
 fn a_value_is_invisible_until_its_fsync_returned() {
     let dir = tempfile::tempdir().unwrap();
     let now = Arc::new(AtomicU64::new(1_000));
-    let (reached_tx, reached_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel();
-    let gate = Arc::new(Gate {
-        reached: Mutex::new(Some(reached_tx)),
-        release: Mutex::new(Some(release_rx)),
-        from_next_offset: AtomicU64::new(u64::MAX),
-    });
+    let (gate, reached_rx, release_tx) = Gate::new(u64::MAX);
     let mut cfg = config(dir.path(), &now);
     cfg.instrument = Some(gate.clone());
     let engine = Arc::new(Engine::open(cfg).unwrap());
@@ -131,13 +139,7 @@ fn a_value_is_invisible_until_its_fsync_returned() {
 fn ping_is_answered_only_by_a_writer_that_is_not_wedged() {
     let dir = tempfile::tempdir().unwrap();
     let now = Arc::new(AtomicU64::new(1_000));
-    let (reached_tx, reached_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel();
-    let gate = Arc::new(Gate {
-        reached: Mutex::new(Some(reached_tx)),
-        release: Mutex::new(Some(release_rx)),
-        from_next_offset: AtomicU64::new(0),
-    });
+    let (gate, reached_rx, release_tx) = Gate::new(0);
     let mut cfg = config(dir.path(), &now);
     cfg.instrument = Some(gate);
     let engine = Arc::new(Engine::open(cfg).unwrap());

@@ -136,16 +136,7 @@ impl Engine {
 
     /// As [`Engine::execute`], also telling which log record was written.
     pub async fn submit(&self, command: Command) -> Result<Ack> {
-        let (reply, answer) = oneshot::channel();
-        let request = Request::Execute {
-            command,
-            reply: Some(reply),
-        };
-        self.tx
-            .send_async(request)
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        answer.await.map_err(|_| EngineError::Closed)?
+        self.enqueue(command).await?.wait().await
     }
 
     /// Queues a write and returns as soon as the writer has it, without

@@ -175,3 +175,25 @@ pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> (Option<i
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A log of 400,000 keys (about 50 MB), written through the engine, so
+/// that replay takes a few seconds in a debug build. Returns the last key.
+pub fn write_long_log(data: &Path) -> String {
+    let mut cfg = walkv::engine::EngineConfig::new(data);
+    cfg.fsync = walkv::engine::FsyncPolicy::No;
+    cfg.snapshot_min_log_bytes = 0;
+    let engine = walkv::engine::Engine::open(cfg).unwrap();
+    let value = bytes::Bytes::from(vec![b'v'; 100]);
+    for chunk in 0..400 {
+        let pairs = (0..1000)
+            .map(|i| (bytes::Bytes::from(format!("key:{chunk}:{i}")), value.clone()))
+            .collect();
+        let cmd = walkv::engine::Command::MultiSet {
+            pairs,
+            only_if_none_exist: false,
+        };
+        engine.execute_blocking(cmd).unwrap();
+    }
+    engine.close().unwrap();
+    "key:399:999".into()
+}
