@@ -181,6 +181,10 @@ fn load_newest_snapshot(
     })
 }
 
+/// At most this many keys' room is reserved before replay (about 70 MB of
+/// slots at most, used or not).
+const REPLAY_RESERVE_CAP: u64 = 4 << 20;
+
 /// Decodes a record in full and applies it.
 fn apply_decoded(offset: Offset, payload: &[u8], table: &Table) -> std::result::Result<(), DecodeError> {
     let mutation = Mutation::decode(&Bytes::copy_from_slice(payload))?;
@@ -197,6 +201,11 @@ fn replay(log: &Log, from: Offset, table: &Table, progress: &LoadProgress) -> Re
     let started = Instant::now();
     let mut last_report = started;
     let (mut records, mut bytes, mut published_bytes) = (0u64, 0u64, 0u64);
+    // Room for one key per record to replay, capped: rehashing as the table
+    // grows was a large part of replay, and the cap bounds what a log of
+    // overwrites to few keys leaves unused (17 bytes a slot).
+    let to_replay = log.next_offset().saturating_sub(from);
+    table.reserve(to_replay.min(REPLAY_RESERVE_CAP) as usize);
     std::thread::scope(|scope| -> Result<()> {
         let mut appliers = Appliers::start(scope, table, applier_threads());
         while let Some((offset, payload)) = reader.next_record()? {

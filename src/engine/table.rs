@@ -338,6 +338,15 @@ impl Table {
             .collect()
     }
 
+    /// Makes room for about `keys` more keys spread over the shards, so that
+    /// loading them does not grow (and rehash) every shard a dozen times.
+    pub fn reserve(&self, keys: usize) {
+        let per_shard = keys.div_ceil(SHARDS);
+        for i in 0..SHARDS {
+            self.write(i).map.reserve(per_shard);
+        }
+    }
+
     /// Keys held, including expired ones not yet removed (as Redis's DBSIZE).
     pub fn len(&self) -> usize {
         (0..SHARDS).map(|i| self.read(i).map.len()).sum()
