@@ -250,6 +250,7 @@ pub fn load_counting(
     loaded: &AtomicU64,
 ) -> Result<std::result::Result<Loaded, Damage>> {
     let file = File::open(path).map_err(|e| EngineError::io("opening", path, e))?;
+    table.reserve(trailer_count(&file).unwrap_or(0));
     let mut input = Checksummed::new(BufReader::with_capacity(1 << 20, file));
     // As in the log's replay, applier threads insert while this one reads.
     Ok(std::thread::scope(|scope| {
@@ -258,6 +259,19 @@ pub fn load_counting(
         appliers.finish();
         loaded
     }))
+}
+
+/// The entry count the trailer claims, as a hint for presizing the table
+/// (checked against the entries when they are read); at most one entry per
+/// 18 bytes of file (the smallest entry), so a damaged trailer cannot make
+/// the table reserve more than the file could hold.
+fn trailer_count(file: &File) -> Option<usize> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata().ok()?.len();
+    let mut count = [0u8; 8];
+    file.read_exact_at(&mut count, len.checked_sub(12)?).ok()?;
+    let most = len / 18;
+    usize::try_from(u64::from_le_bytes(count).min(most)).ok()
 }
 
 fn read_entries(
