@@ -2,7 +2,7 @@
 //! real walkvd, in every mode, and the proof that the harness can fail: a
 //! deliberately broken daemon must be caught losing acknowledged writes.
 //!
-//! `kill` runs against the walkvd this test was built with. `powerloss`,
+//! `kill` and `corrupt` run against the walkvd this test was built with. `powerloss`,
 //! `torn` and the broken daemon need the test-only features; the first test
 //! that needs them builds walkvd once with `--features
 //! durability-trace,fault-injection` into `<target>/crash-features` (a
@@ -135,6 +135,57 @@ fn torn_tail_campaign_loses_nothing() {
     let _one = serial();
     let run = campaign("torn", walkvd, 12, 303, &[]);
     assert_clean(&run);
+}
+
+/// Corruption a crash cannot explain: a flipped byte in an acknowledged
+/// record is refused (exit 4), `walkvctl repair --truncate-corrupt` cuts the
+/// log there, and what comes back is exactly the history minus what the
+/// repair said it dropped.
+///
+/// Known finding (docs/crash-testing.md, "Long campaign"): the repair keeps
+/// the newest snapshot when its offset is at or below the cut, but a
+/// snapshot is fuzzy and may already hold effects of records past the cut,
+/// which then come back. The harness reports that case in a note; this test
+/// tolerates violations only right after such a cycle, and fails on any
+/// other.
+#[test]
+fn corrupt_campaign_refuses_then_repairs_exactly() {
+    let _one = serial();
+    let walkvctl = env!("CARGO_BIN_EXE_walkvctl");
+    let run = campaign(
+        "corrupt",
+        Path::new(env!("CARGO_BIN_EXE_walkvd")),
+        12,
+        606,
+        &["--walkvctl", walkvctl],
+    );
+    let fuzzy = run.figure("kept snapshot holding dropped effects");
+    if fuzzy == 0 {
+        assert_clean(&run);
+    } else {
+        assert!(run.figure("acknowledged") > 500, "too little work:\n{}", run.out);
+        for line in run.out.lines().filter(|l| l.contains("the check after it found")) {
+            let cycle = line.split(':').nth(1).unwrap_or_default().trim();
+            assert!(
+                run.out
+                    .contains(&format!("{cycle}: the newest snapshot holds effects")),
+                "violations not explained by a fuzzy snapshot ({cycle}):\n{}",
+                run.out
+            );
+        }
+        assert_eq!(run.figure("partial"), 0, "{}", run.out);
+        assert_eq!(run.figure("failed restarts"), 0, "{}", run.out);
+    }
+    let damaged = run.figure("damaged");
+    assert!(damaged >= 8, "too few cycles damaged a record:\n{}", run.out);
+    assert_eq!(run.figure("refused"), damaged, "{}", run.out);
+    assert_eq!(run.figure("repaired"), damaged, "{}", run.out);
+    assert_eq!(run.figure("corrupt failures"), 0, "{}", run.out);
+    assert!(
+        run.figure("acknowledged operations dropped") > 0,
+        "no repair dropped an acknowledged write:\n{}",
+        run.out
+    );
 }
 
 /// The harness can fail: a daemon that answers before its fsync loses

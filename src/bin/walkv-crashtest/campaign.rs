@@ -12,6 +12,7 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::check::{self, State, Verdict};
 use crate::client::{Conn, Reply, args};
+use crate::corrupt::{self, Logged};
 use crate::daemon::{Setup, Walkvd};
 use crate::powerloss::{self, Manifest};
 use crate::rng::Rng;
@@ -46,6 +47,8 @@ struct Stats {
     stores_now: usize,
     /// What the simulated power cuts took away.
     cut: powerloss::Cut,
+    /// What corrupt mode damaged and repaired.
+    corrupt: corrupt::Tally,
 }
 
 pub struct Campaign {
@@ -62,6 +65,10 @@ pub struct Campaign {
     runs: u64,
     /// This run's trace file and the files it started from.
     traced: Option<(PathBuf, Manifest)>,
+    walkvctl: PathBuf,
+    /// The log offset where the clients' operations since the last check
+    /// begin (corrupt mode): records from here on are theirs.
+    boundary: walkv::log::Offset,
 }
 
 pub fn run(args: Args) -> Result<bool> {
@@ -70,11 +77,6 @@ pub fn run(args: Args) -> Result<bool> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
     });
-    if args.mode == Mode::Corrupt {
-        // Needs `walkvctl repair --truncate-corrupt --json`, which is not
-        // finished yet; see docs/crash-testing.md.
-        bail!("mode corrupt is not implemented yet (it waits for walkvctl repair)");
-    }
     let own_dir = args.dir.is_none();
     let work = match &args.dir {
         Some(d) => d.clone(),
@@ -132,9 +134,20 @@ impl Campaign {
         if let Some(fault) = &args.fault {
             env.push(("WALKVD_FAULT".to_string(), fault.clone()));
         }
+        // Absolute: walkvd runs in the working directory.
+        let walkvd = std::path::absolute(args.walkvd.clone().unwrap_or_else(|| sibling("walkvd")))?;
+        let walkvctl = match &args.walkvctl {
+            Some(p) => std::path::absolute(p)?,
+            None => walkvd.with_file_name("walkvctl"),
+        };
+        if args.mode == Mode::Corrupt && !walkvctl.is_file() {
+            bail!(
+                "corrupt mode needs walkvctl, not found at {} (--walkvctl)",
+                walkvctl.display()
+            );
+        }
         let setup = Setup {
-            // Absolute: walkvd runs in the working directory.
-            walkvd: std::path::absolute(args.walkvd.clone().unwrap_or_else(|| sibling("walkvd")))?,
+            walkvd,
             data: data.clone(),
             cwd: work.clone(),
             env,
@@ -152,6 +165,8 @@ impl Campaign {
             stats: Stats::default(),
             runs: 0,
             traced: None,
+            walkvctl,
+            boundary: 0,
             args,
         })
     }
@@ -166,6 +181,9 @@ impl Campaign {
             drop(daemon);
             self.after_kill()?;
             self.stats.cycles += 1;
+            if self.args.mode == Mode::Corrupt && !self.corrupt_and_repair()? {
+                return Ok(());
+            }
             if self.rng.below(4) == 0 && !self.crash_during_startup()? {
                 return Ok(());
             }
@@ -238,6 +256,110 @@ impl Campaign {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Corrupt mode, after the kill: damages an acknowledged record above the
+    /// newest snapshot, checks that walkvd refuses, repairs with walkvctl,
+    /// and drops from the clients' histories the operations whose records
+    /// the repair dropped. `false` if walkvd did not refuse or the repair
+    /// failed (the campaign stops: what follows would be guesswork).
+    fn corrupt_and_repair(&mut self) -> Result<bool> {
+        let view = corrupt::read_log(&self.data, &self.wal, self.boundary)?;
+        let mut mappings = Vec::new();
+        for (c, client) in self.clients.iter().enumerate() {
+            let mine: Vec<&Logged> = view.records.iter().filter(|r| r.client == Some(c)).collect();
+            mappings.push(corrupt::offsets_of(&client.ops, &mine).with_context(|| format!("client {c}"))?);
+        }
+        let exact_from = corrupt::exact_from(&mappings, &view.records);
+        let offsets: Vec<Vec<Option<walkv::log::Offset>>> = mappings.into_iter().map(|m| m.offsets).collect();
+        let acked: HashSet<walkv::log::Offset> = self
+            .clients
+            .iter()
+            .zip(&offsets)
+            .flat_map(|(client, offs)| client.ops.iter().zip(offs))
+            .filter(|(op, _)| op.outcome == Outcome::Acked)
+            .filter_map(|(_, o)| *o)
+            .collect();
+        let Some(target) = corrupt::choose(
+            &view,
+            exact_from,
+            &self.wal,
+            &|o| acked.contains(&o),
+            &mut self.rng,
+        )
+        .cloned() else {
+            self.stats.corrupt.skipped += 1;
+            self.boundary = view.end;
+            return Ok(true);
+        };
+        let held = corrupt::snapshot_holds_past(&self.data, target.offset, &view.records)?;
+        if held > 0 {
+            self.stats.corrupt.fuzzy_kept += 1;
+            self.stats.notes.push(format!(
+                "cycle {}: the newest snapshot holds effects of {held} records at or past offset {}, \
+                 which the repair is about to drop",
+                self.stats.cycles, target.offset
+            ));
+        }
+        let byte = corrupt::flip(&target, &mut self.rng)?;
+        self.stats.corrupt.damaged += 1;
+        let what = format!(
+            "record {} at byte {} of {} (flipped byte {byte})",
+            target.offset,
+            target.position,
+            target.store.display()
+        );
+        let mut daemon = self.spawn()?;
+        let status = daemon.wait_exit(Duration::from_secs(60));
+        let log = daemon.tail();
+        drop(daemon);
+        let name = target.store.file_name().unwrap_or_default().to_string_lossy();
+        let named = log.contains(name.as_ref()) && log.contains(&format!("at byte {}", target.position));
+        if status.and_then(|s| s.code()) != Some(4) || !named {
+            self.corrupt_failure(format!(
+                "walkvd did not refuse to start, naming the store and byte, after damage to {what}: exit {status:?}; its log:\n{log}"
+            ));
+            return Ok(false);
+        }
+        self.stats.corrupt.refused += 1;
+        let repair = match corrupt::repair(&self.walkvctl, &self.data) {
+            Ok(r) => r,
+            Err(err) => {
+                self.corrupt_failure(format!("repair after damage to {what} failed: {err:#}"));
+                return Ok(false);
+            }
+        };
+        let Some(cut) = repair.first_dropped else {
+            self.corrupt_failure(format!(
+                "repair after damage to {what} dropped nothing: {repair:?}"
+            ));
+            return Ok(false);
+        };
+        let exact = repair.action == "truncated_corrupt"
+            && cut == target.offset
+            && repair.next_after == Some(view.end)
+            && repair.quarantine.is_some();
+        if exact {
+            self.stats.corrupt.repaired += 1;
+        } else {
+            // Go on with the cut it reported: the check then tells whether
+            // it did what it said.
+            self.corrupt_failure(format!(
+                "repair after damage to {what} reported {repair:?}; expected truncated_corrupt of [{}, {})",
+                target.offset, view.end
+            ));
+        }
+        self.stats.corrupt.records_dropped += repair.next_after.unwrap_or(cut).saturating_sub(cut);
+        for (client, offs) in self.clients.iter_mut().zip(&offsets) {
+            self.stats.corrupt.acked_dropped += corrupt::drop_from(&mut client.ops, offs, cut);
+        }
+        self.boundary = cut;
+        Ok(true)
+    }
+
+    fn corrupt_failure(&mut self, why: String) {
+        self.stats.corrupt.failures += 1;
+        self.stats.notes.push(why);
     }
 
     /// Kills walkvd while it starts (opening the log, replaying), then
@@ -334,6 +456,19 @@ impl Campaign {
     /// Checks each client against what was read, then takes what was read
     /// as the clients' new starting point.
     pub fn judge(&mut self, observed: Vec<State>, adopt: bool) {
+        let before = self.stats.verdict.details.len();
+        self.judge_clients(observed, adopt);
+        if self.stats.verdict.details.len() > before {
+            let n = self.stats.verdict.details.len() - before;
+            let note = format!(
+                "cycle {}: the check after it found {n} violations",
+                self.stats.cycles
+            );
+            self.stats.notes.push(note);
+        }
+    }
+
+    fn judge_clients(&mut self, observed: Vec<State>, adopt: bool) {
         for (c, (client, got)) in self.clients.iter_mut().zip(observed).enumerate() {
             if !adopt {
                 let keys = workload::keys_of(c);
@@ -396,8 +531,10 @@ impl Campaign {
             r.get((r.len() * p / 100).min(r.len().saturating_sub(1)))
                 .map_or(0, |d| d.as_millis())
         };
-        let passed =
-            v.is_clean() && s.failed_restarts == 0 && s.notes.iter().all(|n| !n.starts_with("harness"));
+        let passed = v.is_clean()
+            && s.failed_restarts == 0
+            && s.corrupt.failures == 0
+            && s.notes.iter().all(|n| !n.starts_with("harness"));
         println!(
             "cycles {} (killed during start-up {}), operations {}, acknowledged {}, failed {}, unknown {}",
             s.cycles, s.startup_kills, s.ops, s.acked, s.failed, s.unknown
@@ -410,6 +547,22 @@ impl Campaign {
             println!(
                 "power cuts dropped {} unsynced bytes in {} files and undid {} renames or unlinks",
                 s.cut.bytes_dropped, s.cut.files_cut, s.cut.names_reverted
+            );
+        }
+        if self.args.mode == Mode::Corrupt {
+            let c = &s.corrupt;
+            println!(
+                "corrupt: damaged {} records (skipped {} cycles), refused {}, repaired {}, \
+                 records dropped {}, acknowledged operations dropped {}, corrupt failures {}, \
+                 kept snapshot holding dropped effects {}",
+                c.damaged,
+                c.skipped,
+                c.refused,
+                c.repaired,
+                c.records_dropped,
+                c.acked_dropped,
+                c.failures,
+                c.fuzzy_kept
             );
         }
         println!(

@@ -119,6 +119,29 @@ impl Walkvd {
         self.tail.iter().cloned().collect::<Vec<_>>().join("\n")
     }
 
+    /// Waits for walkvd to exit on its own, reading everything it logs.
+    /// `None` if it became ready to serve instead, or did not exit within
+    /// `limit` (it is then killed).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_millis(50)) {
+                Ok(line) => {
+                    let ready = line.contains("ready to accept commands");
+                    self.remember(line);
+                    if ready {
+                        break;
+                    }
+                }
+                // Its stderr closed: it has exited (or is about to).
+                Err(mpsc::RecvTimeoutError::Disconnected) => return self.child.wait().ok(),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+        self.kill();
+        None
+    }
+
     /// Whether it has exited, and how.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()

@@ -15,6 +15,7 @@
 mod campaign;
 mod check;
 mod client;
+mod corrupt;
 mod daemon;
 mod damage;
 mod powerloss;
@@ -36,9 +37,10 @@ pub enum Mode {
     /// SIGKILL, then cut, zero or scribble the log's tail past the last
     /// fsync (needs `durability-trace`).
     Torn,
-    /// Not implemented yet: flip a byte inside an acknowledged record that is
-    /// not at the tail; walkvd must refuse (exit 4) and `walkvctl repair`
-    /// must drop exactly the records from there on.
+    /// SIGKILL, then flip a byte inside an acknowledged record that is not
+    /// at the tail: walkvd must refuse (exit 4), `walkvctl repair
+    /// --truncate-corrupt` must drop exactly the records from there on, and
+    /// the history goes on without them (any build).
     Corrupt,
 }
 
@@ -59,6 +61,9 @@ pub struct Args {
     /// The walkvd binary (default: next to this one).
     #[arg(long)]
     pub walkvd: Option<PathBuf>,
+    /// The walkvctl binary, for `corrupt` mode (default: next to walkvd).
+    #[arg(long)]
+    pub walkvctl: Option<PathBuf>,
     /// Working directory (data directory in `data/`); default a fresh
     /// temporary one, removed after a clean run.
     #[arg(long)]
