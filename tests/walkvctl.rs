@@ -324,6 +324,10 @@ fn repair_truncate_corrupt_quarantines_and_the_engine_opens_without_exactly_thos
     assert_eq!(v["first_dropped_offset"], 2);
     assert_eq!(v["next_offset_after"], RECORDS);
     assert_eq!(v["status"], "clean");
+    assert_eq!(
+        v["kept_snapshot_may_hold_dropped_effects"], false,
+        "no snapshot kept"
+    );
 
     // Nothing deleted: the damaged bytes and every later store are in quarantine.
     let quarantine = PathBuf::from(v["quarantine"].as_str().unwrap());
@@ -751,4 +755,22 @@ fn a_cut_copies_the_damaged_tail_before_it_moves_any_segment() {
     let out = walkvctl(&["repair", "--truncate-corrupt", "--json"], dir.path());
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(keys_present(dir.path()), vec![0, 1]);
+}
+
+/// A cut above a kept snapshot says that the snapshot, being fuzzy, may
+/// still hold some of what it drops (docs/walkvctl.md, "Known limitation").
+#[test]
+fn a_cut_above_a_kept_snapshot_warns_that_dropped_effects_may_linger() {
+    let _serial = serial();
+    let (dir, _) = snapshot_at_190_of_200();
+    let store = stores(dir.path()).last().unwrap().clone();
+    let starts = record_starts(&store);
+    // A record above the snapshot, not the last one (that would be a torn tail).
+    flip_byte(&store, starts[starts.len() - 3] + 20);
+    let out = walkvctl(&["repair", "--truncate-corrupt", "--json"], dir.path());
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["action"], "truncated_corrupt", "{v}");
+    assert_eq!(v["kept_snapshot"], 190, "{v}");
+    assert_eq!(v["kept_snapshot_may_hold_dropped_effects"], true, "{v}");
 }
