@@ -59,10 +59,19 @@ pub fn path_for(dir: &Path, offset: Offset) -> PathBuf {
     dir.join(format!("{PREFIX}{offset:020}"))
 }
 
-/// The snapshots in `dir`, oldest first. Names are parsed strictly; leftover
-/// temporary files of an interrupted snapshot are removed.
-pub fn list(dir: &Path) -> Result<Vec<(Offset, PathBuf)>> {
-    let mut found = Vec::new();
+/// What a file name in the data directory says, for snapshots.
+enum SnapshotName {
+    /// `snapshot-<20 digits>`: a snapshot at that offset.
+    Snapshot(Offset),
+    /// `snapshot-<20 digits>.tmp` or `.deleting`: an interrupted write or removal.
+    Leftover,
+    /// Starts like a snapshot but is none (or names an impossible offset).
+    Unexpected,
+}
+
+/// Every file of `dir` whose name starts like a snapshot's, parsed strictly.
+fn snapshot_names(dir: &Path) -> Result<Vec<(SnapshotName, PathBuf)>> {
+    let mut names = Vec::new();
     let entries = fs::read_dir(dir).map_err(|e| EngineError::io("listing", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| EngineError::io("listing", dir, e))?;
@@ -70,19 +79,36 @@ pub fn list(dir: &Path) -> Result<Vec<(Offset, PathBuf)>> {
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
             continue;
         };
-        let path = entry.path();
-        let leftover = (rest.len() == 20 + 4 && rest.ends_with(".tmp"))
-            || (rest.len() == 20 + 9 && rest.ends_with(".deleting"));
-        if leftover {
-            warn!(file = %path.display(), "removing an unfinished snapshot, or one half deleted");
-            crate::log::trace::remove_file(&path).map_err(|e| EngineError::io("removing", &path, e))?;
-        } else if rest.len() == 20 && rest.bytes().all(|b| b.is_ascii_digit()) {
-            match rest.parse() {
-                Ok(offset) => found.push((offset, path)),
-                Err(_) => warn!(file = %path.display(), "ignoring snapshot with an impossible offset"),
-            }
+        let digits = |s: &str| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit());
+        let kind = if rest
+            .strip_suffix(".tmp")
+            .or_else(|| rest.strip_suffix(".deleting"))
+            .is_some_and(digits)
+        {
+            SnapshotName::Leftover
+        } else if digits(rest) {
+            rest.parse()
+                .map_or(SnapshotName::Unexpected, SnapshotName::Snapshot)
         } else {
-            warn!(file = %path.display(), "ignoring unexpected file");
+            SnapshotName::Unexpected
+        };
+        names.push((kind, entry.path()));
+    }
+    Ok(names)
+}
+
+/// The snapshots in `dir`, oldest first. Names are parsed strictly; leftover
+/// temporary files of an interrupted snapshot are removed.
+pub fn list(dir: &Path) -> Result<Vec<(Offset, PathBuf)>> {
+    let mut found = Vec::new();
+    for (kind, path) in snapshot_names(dir)? {
+        match kind {
+            SnapshotName::Snapshot(offset) => found.push((offset, path)),
+            SnapshotName::Leftover => {
+                warn!(file = %path.display(), "removing an unfinished snapshot, or one half deleted");
+                crate::log::trace::remove_file(&path).map_err(|e| EngineError::io("removing", &path, e))?;
+            }
+            SnapshotName::Unexpected => warn!(file = %path.display(), "ignoring unexpected file"),
         }
     }
     found.sort();
@@ -93,21 +119,13 @@ pub fn list(dir: &Path) -> Result<Vec<(Offset, PathBuf)>> {
 /// [`list`], but removing nothing: for the offline checker, which changes
 /// nothing. Leftovers of an interrupted snapshot are not returned.
 pub fn find(dir: &Path) -> Result<Vec<(Offset, PathBuf)>> {
-    let mut found = Vec::new();
-    let entries = fs::read_dir(dir).map_err(|e| EngineError::io("listing", dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| EngineError::io("listing", dir, e))?;
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
-            continue;
-        };
-        if rest.len() == 20
-            && rest.bytes().all(|b| b.is_ascii_digit())
-            && let Ok(offset) = rest.parse()
-        {
-            found.push((offset, entry.path()));
-        }
-    }
+    let mut found: Vec<(Offset, PathBuf)> = snapshot_names(dir)?
+        .into_iter()
+        .filter_map(|(kind, path)| match kind {
+            SnapshotName::Snapshot(offset) => Some((offset, path)),
+            _ => None,
+        })
+        .collect();
     found.sort();
     Ok(found)
 }
