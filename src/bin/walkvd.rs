@@ -145,6 +145,16 @@ fn init_logging(config: &Config) -> LogLevelHandle {
 }
 
 async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::TcpListener>>) -> u8 {
+    // Handlers first, before anything can tell systemd or a client that we
+    // exist: a signal that comes early must meet them, not its default
+    // action (which, for SIGHUP, ends the process).
+    let signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(err) => {
+            error!(error = %err, "cannot install signal handlers");
+            return 1;
+        }
+    };
     let notifier = Arc::new(Notifier::from_env());
     notifier.status("opening the data directory");
     // Refuse at once if another daemon holds the directory, before binding
@@ -178,15 +188,6 @@ async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::T
     let shutdown = CancellationToken::new();
     let state = ServerState::new(config.server_settings(), shutdown.clone(), exposed);
     let serving = tokio::spawn(server::serve(listeners, state.clone(), shutdown.clone()));
-    // Handlers are installed here, before replay, so that a signal that
-    // comes early meets them rather than its default action.
-    let signals = match Signals::install() {
-        Ok(signals) => signals,
-        Err(err) => {
-            error!(error = %err, "cannot install signal handlers");
-            return 1;
-        }
-    };
     tokio::spawn(stop_on_signals(
         signals.term,
         signals.int,
