@@ -324,10 +324,6 @@ fn repair_truncate_corrupt_quarantines_and_the_engine_opens_without_exactly_thos
     assert_eq!(v["first_dropped_offset"], 2);
     assert_eq!(v["next_offset_after"], RECORDS);
     assert_eq!(v["status"], "clean");
-    assert_eq!(
-        v["kept_snapshot_may_hold_dropped_effects"], false,
-        "no snapshot kept"
-    );
 
     // Nothing deleted: the damaged bytes and every later store are in quarantine.
     let quarantine = PathBuf::from(v["quarantine"].as_str().unwrap());
@@ -757,20 +753,87 @@ fn a_cut_copies_the_damaged_tail_before_it_moves_any_segment() {
     assert_eq!(keys_present(dir.path()), vec![0, 1]);
 }
 
-/// A cut above a kept snapshot says that the snapshot, being fuzzy, may
-/// still hold some of what it drops (docs/walkvctl.md, "Known limitation").
+/// Sets the bound `E` a snapshot records (the offset below which it may
+/// hold effects), as a snapshot copied while those writes went on would.
+fn set_snapshot_bound(path: &Path, e: u64) {
+    let mut bytes = fs::read(path).unwrap();
+    let n = bytes.len();
+    bytes[n - 12..n - 4].copy_from_slice(&e.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[..n - 4]);
+    bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    fs::write(path, bytes).unwrap();
+}
+
+/// Flips a byte in the third-last record of the last store: damage above
+/// the snapshot at 190, not at the tail. Returns the record's offset.
+fn corrupt_offset_197(dir: &Path) -> u64 {
+    let store = stores(dir).last().unwrap().clone();
+    let starts = record_starts(&store);
+    flip_byte(&store, starts[starts.len() - 3] + 20);
+    197
+}
+
 #[test]
-fn a_cut_above_a_kept_snapshot_warns_that_dropped_effects_may_linger() {
+fn a_cut_at_or_past_a_kept_snapshots_bound_is_exact() {
     let _serial = serial();
     let (dir, _) = snapshot_at_190_of_200();
-    let store = stores(dir.path()).last().unwrap().clone();
-    let starts = record_starts(&store);
-    // A record above the snapshot, not the last one (that would be a torn tail).
-    flip_byte(&store, starts[starts.len() - 3] + 20);
+    let cut = corrupt_offset_197(dir.path());
     let out = walkvctl(&["repair", "--truncate-corrupt", "--json"], dir.path());
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let v = json(&out);
     assert_eq!(v["action"], "truncated_corrupt", "{v}");
     assert_eq!(v["kept_snapshot"], 190, "{v}");
-    assert_eq!(v["kept_snapshot_may_hold_dropped_effects"], true, "{v}");
+    assert_eq!(v["first_dropped_offset"], cut, "{v}");
+    // The snapshot was taken with no write in flight (its bound is its
+    // offset): the state is the log up to the cut, exactly.
+    let engine = open_engine(dir.path()).unwrap();
+    let present: Vec<u64> = (0..200)
+        .filter(|i| engine.get(format!("k{i}").as_bytes()).is_some())
+        .collect();
+    close(engine);
+    assert_eq!(present, (0..cut).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_cut_below_a_kept_snapshots_bound_is_refused_and_changes_nothing() {
+    let _serial = serial();
+    let (dir, snapshot) = snapshot_at_190_of_200();
+    // Copied while records up to 199 were applied: it may hold effects of
+    // 197 and 198, which the cut would drop.
+    set_snapshot_bound(&snapshot, 199);
+    corrupt_offset_197(dir.path());
+    let before = snapshot_tree(dir.path());
+    let out = walkvctl(&["repair", "--truncate-corrupt"], dir.path());
+    assert_eq!(code(&out), 4, "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    assert!(
+        text.contains("may hold effects of records up to offset 199")
+            && text.contains("the log would end at offset 197"),
+        "{text}"
+    );
+    assert!(
+        snapshot_tree(dir.path()) == before,
+        "a refused repair changed files"
+    );
+    assert!(!dir.path().join("quarantine").exists());
+}
+
+#[test]
+fn a_snapshot_whose_bound_lies_past_the_log_is_corruption_for_both_tools() {
+    let _serial = serial();
+    let (dir, snapshot) = snapshot_at_190_of_200();
+    set_snapshot_bound(&snapshot, 205);
+    let out = walkvctl(&["check", "--json"], dir.path());
+    assert_eq!(code(&out), 4);
+    let v = json(&out);
+    assert_eq!(v["damage"][0]["kind"], "snapshot_effects_beyond_log", "{v}");
+    let len = fs::metadata(&snapshot).unwrap().len();
+    assert_eq!(v["damage"][0]["position"], len - 12, "the trailer's bound");
+    match open_engine(dir.path()) {
+        Err(EngineError::Corruption { file, reason, .. }) => {
+            assert_eq!(file, snapshot);
+            assert!(reason.contains("records 200..205 are missing"), "{reason}");
+        }
+        other => panic!("the engine opened: {:?}", other.map(|_| ())),
+    }
 }

@@ -144,7 +144,28 @@ fn load_newest_snapshot(
         let table = Table::default();
         let started = Instant::now();
         match snapshot::load_counting(path, *offset, &table, &progress.snapshot_entries)? {
-            Ok(snapshot::Loaded { keys, created_ms }) => {
+            Ok(snapshot::Loaded {
+                keys,
+                created_ms,
+                effects_below,
+            }) => {
+                if let Some(e) = effects_below
+                    && e > log.next_offset()
+                {
+                    // Made durable only after the log was, up to `e`: the
+                    // log lost records a client may have been answered for.
+                    let trailer_e = std::fs::metadata(path).map_or(0, |m| m.len().saturating_sub(12));
+                    return Err(EngineError::Corruption {
+                        file: path.clone(),
+                        offset: trailer_e,
+                        reason: format!(
+                            "snapshot holds effects of records up to offset {e} but the log ends at {}: \
+                             records {}..{e} are missing",
+                            log.next_offset(),
+                            log.next_offset()
+                        ),
+                    });
+                }
                 let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
                 info!(file = %path.display(), keys, offset, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot loaded");
                 let info = SnapshotInfo {
@@ -154,6 +175,7 @@ fn load_newest_snapshot(
                     bytes,
                     duration: started.elapsed(),
                     created_ms,
+                    effects_below,
                 };
                 return Ok((table, Some((info, keys))));
             }

@@ -17,7 +17,16 @@
 //! 5. `24..32` creation time, ms since the Unix epoch (`u64`)
 //! 6. entries, each: `1` (`u8`), key length `u32`, key, value length `u32`,
 //!    value, has-deadline `u8`, deadline ms `u64`
-//! 7. end: `0xFF` (`u8`), entry count (`u64`), CRC32 of every byte before it
+//! 7. end: `0xFF` (`u8`), entry count (`u64`), then (version 2) `E` (`u64`),
+//!    then the CRC32 of every byte before it
+//!
+//! `E` bounds the fuzziness: the table had begun to apply no record at or
+//! after `E` when the copy finished, so the snapshot holds effects of records
+//! below `E` only, and the log was made durable up to `E` before the snapshot
+//! was. A log that ends below `E` has lost records the snapshot proves were
+//! written (opening refuses it), and a repair that drops records below `E`
+//! cannot give the state of any prefix of the log (`walkvctl repair` refuses
+//! it). Version 1 files, written before `E` was kept, load with `E` unknown.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -34,7 +43,9 @@ use super::table::{SHARDS, Table};
 use crate::log::{Offset, dir::sync_dir};
 
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"WKVSNAPS";
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
+/// The format before `E` was recorded; still read.
+const SNAPSHOT_VERSION_1: u32 = 1;
 const PREFIX: &str = "snapshot-";
 const ENTRY_TAG: u8 = 1;
 const END_TAG: u8 = 0xFF;
@@ -53,6 +64,9 @@ pub struct SnapshotInfo {
     pub duration: Duration,
     /// When it was taken, ms since the Unix epoch (`LASTSAVE`).
     pub created_ms: u64,
+    /// `E`: it holds effects of no record at or after this offset (`None`
+    /// for a version 1 file, which did not record it).
+    pub effects_below: Option<Offset>,
 }
 
 pub fn path_for(dir: &Path, offset: Offset) -> PathBuf {
@@ -140,7 +154,17 @@ pub fn verify(path: &Path, expected_offset: Offset) -> Result<std::result::Resul
 /// Writes the table as a snapshot covering the log up to `offset`: to a
 /// temporary file, fsynced, renamed into place, directory fsynced. Each shard
 /// is copied under its read lock for a few microseconds; writes continue.
-pub fn write(dir: &Path, offset: Offset, table: &Table, now_ms: u64) -> Result<SnapshotInfo> {
+///
+/// Once every shard is copied, `effects_below` is called: it must return `E`
+/// (see the module doc), with the log durable up to it, before the snapshot
+/// is made durable.
+pub fn write(
+    dir: &Path,
+    offset: Offset,
+    table: &Table,
+    now_ms: u64,
+    effects_below: impl FnOnce() -> Result<Offset>,
+) -> Result<SnapshotInfo> {
     let started = Instant::now();
     let path = path_for(dir, offset);
     let tmp = path.with_extension("tmp");
@@ -184,8 +208,10 @@ pub fn write(dir: &Path, offset: Offset, table: &Table, now_ms: u64) -> Result<S
             last_report = Instant::now();
         }
     }
+    let effects_below = effects_below()?;
     out.write_all(&[END_TAG]).map_err(io)?;
     out.write_all(&keys.to_le_bytes()).map_err(io)?;
+    out.write_all(&effects_below.to_le_bytes()).map_err(io)?;
     let crc = out.hasher.clone().finalize();
     let mut file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
     file.write_all(&crc.to_le_bytes()).map_err(io)?;
@@ -203,8 +229,9 @@ pub fn write(dir: &Path, offset: Offset, table: &Table, now_ms: u64) -> Result<S
         bytes,
         duration: started.elapsed(),
         created_ms: now_ms,
+        effects_below: Some(effects_below),
     };
-    info!(file = %info.path.display(), offset, keys, bytes, elapsed_ms = info.duration.as_millis() as u64, "snapshot written");
+    info!(file = %info.path.display(), offset, effects_below, keys, bytes, elapsed_ms = info.duration.as_millis() as u64, "snapshot written");
     Ok(info)
 }
 
@@ -246,6 +273,8 @@ pub struct Damage {
 pub struct Loaded {
     pub keys: u64,
     pub created_ms: u64,
+    /// `E` (see the module doc); `None` for a version 1 file.
+    pub effects_below: Option<Offset>,
 }
 
 /// Loads the snapshot at `path` into `table` (which should be empty). The
@@ -286,8 +315,14 @@ pub fn load_counting(
 fn trailer_count(file: &File) -> Option<usize> {
     use std::os::unix::fs::FileExt;
     let len = file.metadata().ok()?.len();
+    let mut version = [0u8; 4];
+    file.read_exact_at(&mut version, 8).ok()?;
+    let from_end = match u32::from_le_bytes(version) {
+        SNAPSHOT_VERSION_1 => 12,
+        _ => 20,
+    };
     let mut count = [0u8; 8];
-    file.read_exact_at(&mut count, len.checked_sub(12)?).ok()?;
+    file.read_exact_at(&mut count, len.checked_sub(from_end)?).ok()?;
     let most = len / 18;
     usize::try_from(u64::from_le_bytes(count).min(most)).ok()
 }
@@ -314,7 +349,7 @@ fn read_entries(
         });
     }
     let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-    if version != SNAPSHOT_VERSION {
+    if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_1 {
         return Err(Damage {
             offset: 8,
             reason: format!("unsupported version {version}"),
@@ -362,6 +397,15 @@ fn read_entries(
     input
         .read_exact(&mut n)
         .map_err(|e| damage(input, format!("reading trailer: {e}")))?;
+    let effects_below = if version == SNAPSHOT_VERSION_1 {
+        None
+    } else {
+        let mut e = [0u8; 8];
+        input
+            .read_exact(&mut e)
+            .map_err(|e| damage(input, format!("reading trailer: {e}")))?;
+        Some(u64::from_le_bytes(e))
+    };
     let computed = input.hasher.clone().finalize();
     let mut crc = [0u8; 4];
     input
@@ -387,9 +431,18 @@ fn read_entries(
         return Err(damage(input, "bytes after the checksum".into()));
     }
     let created_ms = u64::from_le_bytes(header[24..32].try_into().expect("8 bytes"));
+    if let Some(e) = effects_below
+        && e < offset
+    {
+        return Err(damage(
+            input,
+            format!("trailer says effects below offset {e}, under the snapshot's own offset {offset}"),
+        ));
+    }
     Ok(Loaded {
         keys: count,
         created_ms,
+        effects_below,
     })
 }
 
@@ -504,7 +557,8 @@ mod tests {
     fn round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let t = table_with(1000);
-        let info = write(dir.path(), 77, &t, 5).unwrap();
+        let info = write(dir.path(), 77, &t, 5, || Ok(80)).unwrap();
+        assert_eq!(info.effects_below, Some(80));
         assert_eq!(info.keys, 1000);
         assert_eq!(list(dir.path()).unwrap(), vec![(77, info.path.clone())]);
         let loaded = Table::default();
@@ -513,7 +567,8 @@ mod tests {
             found,
             Loaded {
                 keys: 1000,
-                created_ms: 5
+                created_ms: 5,
+                effects_below: Some(80),
             }
         );
         for i in 0..1000 {
@@ -529,7 +584,7 @@ mod tests {
     #[test]
     fn expired_keys_are_kept_for_the_log_to_remove() {
         let dir = tempfile::tempdir().unwrap();
-        let info = write(dir.path(), 0, &table_with(30), 20_000).unwrap();
+        let info = write(dir.path(), 0, &table_with(30), 20_000, || Ok(0)).unwrap();
         assert_eq!(
             info.keys, 30,
             "a record after the snapshot may still revive their deadline"
@@ -539,7 +594,7 @@ mod tests {
     #[test]
     fn every_flipped_byte_and_every_cut_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let info = write(dir.path(), 3, &table_with(20), 5).unwrap();
+        let info = write(dir.path(), 3, &table_with(20), 5, || Ok(9)).unwrap();
         let good = fs::read(&info.path).unwrap();
         let bad_path = dir.path().join("bad");
         for i in 0..good.len() {
@@ -560,12 +615,45 @@ mod tests {
         }
     }
 
+    /// Rewrites a version 2 file as version 1 would have written it.
+    fn as_version_1(v2: &[u8]) -> Vec<u8> {
+        let body = &v2[..v2.len() - 12]; // without E and the CRC
+        let mut v1 = body.to_vec();
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32fast::hash(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        v1
+    }
+
+    #[test]
+    fn a_version_1_file_loads_with_its_bound_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = write(dir.path(), 3, &table_with(20), 5, || Ok(9)).unwrap();
+        fs::write(&info.path, as_version_1(&fs::read(&info.path).unwrap())).unwrap();
+        let table = Table::default();
+        let found = load(&info.path, 3, &table).unwrap().unwrap();
+        assert_eq!((found.keys, found.effects_below), (20, None));
+        assert_eq!(table.len(), 20);
+    }
+
+    #[test]
+    fn a_bound_below_the_snapshots_offset_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = write(dir.path(), 10, &table_with(2), 5, || Ok(9)).unwrap();
+        let damage = load(&info.path, 10, &Table::default()).unwrap().unwrap_err();
+        assert!(
+            damage.reason.contains("effects below offset 9"),
+            "{}",
+            damage.reason
+        );
+    }
+
     #[test]
     fn remove_older_keeps_the_newest() {
         let dir = tempfile::tempdir().unwrap();
         let t = table_with(3);
         for off in [5, 9, 12] {
-            write(dir.path(), off, &t, 0).unwrap();
+            write(dir.path(), off, &t, 0, || Ok(off)).unwrap();
         }
         fs::write(dir.path().join("snapshot-00000000000000000013.tmp"), b"partial").unwrap();
         assert_eq!(remove_older(dir.path(), 12).unwrap(), 2);

@@ -52,6 +52,12 @@ pub enum Request {
     Snapshot {
         reply: Option<oneshot::Sender<Result<SnapshotInfo>>>,
     },
+    /// From the snapshot thread once its copy is done: make the log durable
+    /// up to everything applied so far, and say where that ends (the
+    /// snapshot's `E`, see [`super::snapshot`]).
+    SnapshotCopied {
+        reply: oneshot::Sender<Result<Offset>>,
+    },
     SnapshotDone(Result<SnapshotInfo>),
     Close {
         reply: oneshot::Sender<Result<()>>,
@@ -105,14 +111,35 @@ pub struct Writer {
 /// segments (oldest first), then the older snapshots. Runs off the writer
 /// thread: unlinking a large file can take tens of milliseconds, which would
 /// otherwise stall every write queued behind it.
-fn snapshot_and_clean_up(shared: &Shared, offset: Offset) -> Result<SnapshotInfo> {
+fn snapshot_and_clean_up(
+    shared: &Shared,
+    offset: Offset,
+    writer: &flume::Sender<Request>,
+) -> Result<SnapshotInfo> {
     let config = &shared.config;
     let step = |step| {
         if let Some(instrument) = &config.instrument {
             instrument.snapshot_step(step);
         }
     };
-    let info = snapshot::write(&config.dir, offset, &shared.table, config.clock.now_ms())?;
+    // The writer applies records only between the requests it takes, so
+    // whatever the copy saw was applied before it takes this one.
+    let effects_below = || {
+        let (reply, answer) = oneshot::channel();
+        let gone =
+            || EngineError::SnapshotFailed("the writer stopped before the snapshot was durable".into());
+        writer
+            .send(Request::SnapshotCopied { reply })
+            .map_err(|_| gone())?;
+        answer.blocking_recv().map_err(|_| gone())?
+    };
+    let info = snapshot::write(
+        &config.dir,
+        offset,
+        &shared.table,
+        config.clock.now_ms(),
+        effects_below,
+    )?;
     step(SnapshotStep::Durable);
     crate::log::remove_segments_below(&config.wal_dir(), offset)?;
     step(SnapshotStep::SegmentsRemoved);
@@ -213,6 +240,9 @@ impl Writer {
             Request::Snapshot { reply } => {
                 self.commit();
                 self.start_snapshot(reply);
+            }
+            Request::SnapshotCopied { reply } => {
+                let _ = reply.send(self.sync_applied());
             }
             Request::SnapshotDone(result) => {
                 self.commit();
@@ -351,6 +381,22 @@ impl Writer {
         Ok(())
     }
 
+    /// Makes every record appended so far durable, which covers every record
+    /// applied (the batch being assembled is neither), and answers where
+    /// they end. Under `always` they already are.
+    fn sync_applied(&mut self) -> Result<Offset> {
+        if let Some(err) = self.fenced_error() {
+            return Err(err);
+        }
+        if self.unsynced
+            && let Err(err) = self.sync()
+        {
+            self.fence(err);
+            return Err(self.fenced_error().expect("just fenced"));
+        }
+        Ok(self.log.next_offset())
+    }
+
     /// After a failed write or fsync nothing of the batch is applied or
     /// acknowledged, and no later write is accepted: the caller cannot know
     /// what reached the disk, and retrying an fsync can report success for
@@ -464,12 +510,12 @@ impl Writer {
         let spawned = std::thread::Builder::new()
             .name("walkv-snapshot".into())
             .spawn(move || {
-                let done = SnapshotDone(Some(tx));
+                let done = SnapshotDone(Some(tx.clone()));
                 let result = crate::log::trace::sync_data(&active_store)
                     .map_err(|e| {
                         EngineError::io("fsyncing the log before a snapshot in", &shared.config.dir, e)
                     })
-                    .and_then(|()| snapshot_and_clean_up(&shared, offset));
+                    .and_then(|()| snapshot_and_clean_up(&shared, offset, &tx));
                 done.send(result);
             });
         match spawned {
@@ -545,6 +591,9 @@ impl Writer {
         while self.snapshot_running {
             match self.rx.recv() {
                 Ok(Request::SnapshotDone(result)) => self.finish_snapshot(result),
+                Ok(Request::SnapshotCopied { reply }) => {
+                    let _ = reply.send(self.sync_applied());
+                }
                 Ok(Request::Execute { reply: Some(r), .. }) => {
                     let _ = r.send(Err(EngineError::Closed));
                 }

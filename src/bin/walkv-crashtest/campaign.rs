@@ -292,22 +292,16 @@ impl Campaign {
             self.boundary = view.end;
             return Ok(true);
         };
-        let held = corrupt::snapshot_holds_past(&self.data, target.offset, &view.records)?;
-        if held > 0 {
-            self.stats.corrupt.fuzzy_kept += 1;
-            self.stats.notes.push(format!(
-                "cycle {}: the newest snapshot holds effects of {held} records at or past offset {}, \
-                 which the repair is about to drop",
-                self.stats.cycles, target.offset
-            ));
-        }
-        let byte = corrupt::flip(&target, &mut self.rng)?;
+        let newest = corrupt::newest_snapshot(&self.data, target.offset, &view.records)?;
+        let must_refuse = newest.as_ref().is_some_and(|n| n.straddles(target.offset));
+        let flipped = corrupt::flip(&target, &mut self.rng)?;
         self.stats.corrupt.damaged += 1;
         let what = format!(
-            "record {} at byte {} of {} (flipped byte {byte})",
+            "record {} at byte {} of {} (flipped byte {})",
             target.offset,
             target.position,
-            target.store.display()
+            target.store.display(),
+            flipped.at
         );
         let mut daemon = self.spawn()?;
         let status = daemon.wait_exit(Duration::from_secs(60));
@@ -329,6 +323,16 @@ impl Campaign {
                 return Ok(false);
             }
         };
+        if must_refuse || repair.refusal.is_some() {
+            return self.refused_repair(&repair, &flipped, &what, must_refuse, view.end);
+        }
+        if let Some(n) = newest.filter(|n| n.holds_past_cut > 0) {
+            self.corrupt_failure(format!(
+                "the snapshot kept by the repair after damage to {what} holds effects of {} dropped \
+                 records, although its bound {:?} said it could not",
+                n.holds_past_cut, n.bound
+            ));
+        }
         let Some(cut) = repair.first_dropped else {
             self.corrupt_failure(format!(
                 "repair after damage to {what} dropped nothing: {repair:?}"
@@ -354,6 +358,39 @@ impl Campaign {
             self.stats.corrupt.acked_dropped += corrupt::drop_from(&mut client.ops, offs, cut);
         }
         self.boundary = cut;
+        Ok(true)
+    }
+
+    /// A repair that refused, or should have: the newest snapshot's bound
+    /// lies past the cut. A refusal must change nothing; the byte is then
+    /// put back, and walkvd must start with every acknowledged write.
+    fn refused_repair(
+        &mut self,
+        repair: &corrupt::Repair,
+        flipped: &corrupt::Flipped,
+        what: &str,
+        must_refuse: bool,
+        end: walkv::log::Offset,
+    ) -> Result<bool> {
+        let fine = match (&repair.refusal, must_refuse) {
+            (Some(why), true) => why.contains("may hold effects"),
+            _ => false,
+        };
+        if !fine {
+            self.corrupt_failure(format!(
+                "after damage to {what}, the repair was expected to {} (the newest snapshot's bound \
+                 lies past the cut: {must_refuse}); it reported {repair:?}",
+                if must_refuse { "refuse" } else { "cut" }
+            ));
+            return Ok(false);
+        }
+        if repair.quarantine.is_some() || !flipped.still_damaged()? {
+            self.corrupt_failure(format!("the refused repair after damage to {what} changed files"));
+            return Ok(false);
+        }
+        flipped.restore()?;
+        self.stats.corrupt.refused_fuzzy += 1;
+        self.boundary = end;
         Ok(true)
     }
 
@@ -554,7 +591,7 @@ impl Campaign {
             println!(
                 "corrupt: damaged {} records (skipped {} cycles), refused {}, repaired {}, \
                  records dropped {}, acknowledged operations dropped {}, corrupt failures {}, \
-                 kept snapshot holding dropped effects {}",
+                 repairs refused for a snapshot past the cut {}",
                 c.damaged,
                 c.skipped,
                 c.refused,
@@ -562,7 +599,7 @@ impl Campaign {
                 c.records_dropped,
                 c.acked_dropped,
                 c.failures,
-                c.fuzzy_kept
+                c.refused_fuzzy
             );
         }
         println!(

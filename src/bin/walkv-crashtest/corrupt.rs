@@ -44,9 +44,10 @@ pub struct Tally {
     pub acked_dropped: u64,
     /// A missed refusal, a failed repair, or a cut elsewhere than the damage.
     pub failures: u32,
-    /// Repairs after which the kept snapshot already held effects of
-    /// records the cut dropped (see [`snapshot_holds_past`]).
-    pub fuzzy_kept: u32,
+    /// Repairs refused because the newest snapshot's bound `E` lies past
+    /// the cut (it may hold effects of records the cut would drop); the
+    /// byte is then put back and the cycle goes on as a kill.
+    pub refused_fuzzy: u32,
 }
 
 /// One record of the log, decoded.
@@ -301,9 +302,33 @@ pub fn choose<'a>(
     (!fit.is_empty()).then(|| fit[rng.below(fit.len() as u64) as usize])
 }
 
+/// A byte flipped by [`flip`], to put back.
+#[derive(Debug)]
+pub struct Flipped {
+    pub store: PathBuf,
+    pub at: u64,
+    pub original: u8,
+}
+
+impl Flipped {
+    /// Whether the damage is still there (a refused repair changes nothing).
+    pub fn still_damaged(&self) -> Result<bool> {
+        let mut byte = [0u8];
+        std::fs::File::open(&self.store)?.read_exact_at(&mut byte, self.at)?;
+        Ok(byte[0] != self.original)
+    }
+
+    pub fn restore(&self) -> Result<()> {
+        let file = OpenOptions::new().write(true).open(&self.store)?;
+        file.write_all_at(&[self.original], self.at)?;
+        file.sync_data()?;
+        Ok(())
+    }
+}
+
 /// Flips one byte of `r`'s checksum or payload (never its length or
-/// offset), so that its CRC fails. Returns the byte's position.
-pub fn flip(r: &Logged, rng: &mut Rng) -> Result<u64> {
+/// offset), so that its CRC fails.
+pub fn flip(r: &Logged, rng: &mut Rng) -> Result<Flipped> {
     const CRC_BYTES: u64 = 4;
     let header = walkv::log::record::RECORD_HEADER_BYTES as u64;
     let i = rng.below(CRC_BYTES + r.payload_len as u64);
@@ -319,28 +344,47 @@ pub fn flip(r: &Logged, rng: &mut Rng) -> Result<u64> {
         .with_context(|| format!("opening {}", r.store.display()))?;
     let mut byte = [0u8];
     file.read_exact_at(&mut byte, at)?;
+    let original = byte[0];
     byte[0] ^= rng.between(1, 255) as u8;
     file.write_all_at(&byte, at)?;
     file.sync_data()?;
-    Ok(at)
+    Ok(Flipped {
+        store: r.store.clone(),
+        at,
+        original,
+    })
 }
 
-/// The records at or past `cut` whose effect the newest snapshot in `data`
-/// already holds: a snapshot is fuzzy (engine/snapshot.rs: taken shard by
-/// shard while writes go on, it may hold effects of records at or after its
-/// offset), so keeping it while cutting the log above its offset can keep
-/// effects the cut drops. Returns how many such records there are, judged
-/// by the values they set: a string value is never written twice; a
-/// counter's, only if no record below the cut set it too. (A dropped `DEL`
-/// the snapshot already holds is not seen.) 0 without a snapshot.
-pub fn snapshot_holds_past(data: &Path, cut: Offset, records: &[Logged]) -> Result<u64> {
+/// The newest snapshot in `data`, as a repair that cuts at `cut` sees it.
+pub struct NewestSnapshot {
+    /// Its bound `E` (engine/snapshot.rs): it holds effects of no record at
+    /// or past it. `None`: a version 1 file, which does not say.
+    pub bound: Option<Offset>,
+    /// How many records at or past `cut` it holds the effect of, judged by
+    /// the values they set: a string value is never written twice; a
+    /// counter's, only if no record below the cut set it too. (A dropped
+    /// `DEL` the snapshot already holds is not seen.)
+    pub holds_past_cut: u64,
+}
+
+impl NewestSnapshot {
+    /// Whether keeping it while cutting at `cut` could keep effects of
+    /// dropped records, so that the repair must refuse.
+    pub fn straddles(&self, cut: Offset) -> bool {
+        self.bound.is_none_or(|e| e > cut)
+    }
+}
+
+/// Loads the newest snapshot of `data` (`None` if there is none, or it does
+/// not load) and measures it against a cut at `cut`.
+pub fn newest_snapshot(data: &Path, cut: Offset, records: &[Logged]) -> Result<Option<NewestSnapshot>> {
     let Some((offset, path)) = walkv::engine::snapshot::find(data)?.pop() else {
-        return Ok(0);
+        return Ok(None);
     };
     let table = walkv::engine::table::Table::default();
-    if walkv::engine::snapshot::load(&path, offset, &table)?.is_err() {
-        return Ok(0);
-    }
+    let Ok(loaded) = walkv::engine::snapshot::load(&path, offset, &table)? else {
+        return Ok(None);
+    };
     let held = |k: &str, v: &str| {
         table
             .get(k.as_bytes(), 0)
@@ -360,12 +404,17 @@ pub fn snapshot_holds_past(data: &Path, cut: Offset, records: &[Logged]) -> Resu
                 .is_some_and(|v| held(k, v) && (!is_counter(k) || !kept(k, v)))
         })
     });
-    Ok(past.count() as u64)
+    Ok(Some(NewestSnapshot {
+        bound: loaded.effects_below,
+        holds_past_cut: past.count() as u64,
+    }))
 }
 
 /// What `walkvctl repair --truncate-corrupt --json` reported.
 #[derive(Debug)]
 pub struct Repair {
+    /// Why it refused (exit 4, nothing changed), if it did.
+    pub refusal: Option<String>,
     pub action: String,
     pub first_dropped: Option<Offset>,
     pub next_after: Option<Offset>,
@@ -379,7 +428,8 @@ pub fn repair(walkvctl: &Path, data: &Path) -> Result<Repair> {
         .output()
         .with_context(|| format!("running {}", walkvctl.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
+    let refused = out.status.code() == Some(4);
+    if !out.status.success() && !refused {
         bail!(
             "walkvctl repair exited with {}:\n{stdout}{}",
             out.status,
@@ -388,7 +438,14 @@ pub fn repair(walkvctl: &Path, data: &Path) -> Result<Repair> {
     }
     let json: serde_json::Value =
         serde_json::from_str(stdout.trim()).with_context(|| format!("walkvctl repair printed {stdout:?}"))?;
+    let refusal = refused.then(|| {
+        json["plan"]["refusal"]
+            .as_str()
+            .unwrap_or("(no reason given)")
+            .to_string()
+    });
     Ok(Repair {
+        refusal,
         action: json["action"].as_str().unwrap_or_default().to_string(),
         first_dropped: json["first_dropped_offset"].as_u64(),
         next_after: json["next_offset_after"].as_u64(),

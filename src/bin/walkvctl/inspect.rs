@@ -36,6 +36,9 @@ pub enum SnapState {
     Intact {
         keys: u64,
         created_ms: u64,
+        /// `E`: it holds effects of no record at or after this offset
+        /// (`None`: a version 1 file, which did not record it).
+        effects_below: Option<Offset>,
     },
     Damaged {
         position: u64,
@@ -180,6 +183,7 @@ fn check_snapshots(
                 Ok(Ok(loaded)) => SnapState::Intact {
                     keys: loaded.keys,
                     created_ms: loaded.created_ms,
+                    effects_below: loaded.effects_below,
                 },
                 Ok(Err(damage)) => SnapState::Damaged {
                     position: damage.offset,
@@ -216,6 +220,19 @@ fn check_snapshots(
                 format!(
                     "snapshot covers the log up to offset {} but the log ends at {at_least}{end}",
                     s.offset
+                ),
+            ),
+            // Made durable only once the log was, up to E: the log lost
+            // records a client may have been answered for.
+            SnapState::Intact {
+                effects_below: Some(e),
+                ..
+            } if *e > end => (
+                "snapshot_effects_beyond_log",
+                s.bytes.saturating_sub(12),
+                format!(
+                    "snapshot holds effects of records up to offset {e} but the log ends at \
+                     {at_least}{end}: records {end}..{e} are missing"
                 ),
             ),
             _ => continue,

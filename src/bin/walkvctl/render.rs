@@ -230,6 +230,10 @@ pub fn check_json(r: &Report) -> Value {
 }
 
 fn snapshot_json(s: &crate::inspect::SnapshotCheck) -> Value {
+    let effects_below = match &s.state {
+        SnapState::Intact { effects_below, .. } => *effects_below,
+        _ => None,
+    };
     let (state, keys, position, reason) = match &s.state {
         SnapState::Intact { keys, .. } if s.beyond_log => ("beyond_log", Some(*keys), None, None),
         SnapState::Intact { keys, .. } => ("intact", Some(*keys), None, None),
@@ -237,7 +241,8 @@ fn snapshot_json(s: &crate::inspect::SnapshotCheck) -> Value {
         SnapState::BelowLog => ("below_log", None, None, None),
     };
     json!({"path": s.path, "offset": s.offset, "bytes": s.bytes, "state": state, "keys": keys,
-           "intact": s.is_intact(), "position": position, "reason": reason})
+           "intact": s.is_intact(), "position": position, "reason": reason,
+           "effects_below": effects_below})
 }
 
 /// The dropped range of a plan's cut, if it drops any offset.
@@ -470,18 +475,9 @@ pub fn print_refusal(r: &Report, plan: &Plan, flag: bool, json: bool) -> io::Res
 pub fn print_repair(before: &Report, done: &Done, json: bool) -> io::Result<()> {
     let cut = dropped(done.plan.as_ref());
     let recovery = done.recovery.as_ref();
-    // A kept snapshot is fuzzy: taken while writes went on, it may already
-    // hold effects of records at or after its offset, so some of what the
-    // cut drops can live on in it (docs/walkvctl.md, "Known limitation").
-    let kept = done.plan.as_ref().and_then(|p| p.kept_snapshot);
-    let lingering = match (kept, cut) {
-        (Some(snapshot), Some(cut)) => cut.first_dropped >= snapshot,
-        _ => false,
-    };
     if json {
         let value = json!({
             "action": done.action,
-            "kept_snapshot_may_hold_dropped_effects": lingering,
             "first_dropped_offset": cut.map(|c| c.first_dropped),
             "next_offset_after": cut.map(|c| c.next_before),
             "next_offset_after_is_lower_bound": cut.map(|c| c.next_is_lower_bound),
@@ -512,15 +508,6 @@ pub fn print_repair(before: &Report, done: &Done, json: bool) -> io::Result<()> 
             cut.first_dropped,
             cut.next_before,
             cut.next_before.saturating_sub(cut.first_dropped)
-        );
-    }
-    if lingering && let (Some(snapshot), Some(cut)) = (kept, cut) {
-        let _ = writeln!(
-            s,
-            "warning: the kept snapshot at offset {snapshot} was taken while writes went on and \
-             may hold effects of some dropped records from offset {} on: a few of the dropped \
-             writes may still show (see 'Known limitation' in docs/walkvctl.md)",
-            cut.first_dropped
         );
     }
     if let Some(q) = &done.quarantine {

@@ -126,6 +126,7 @@ pub fn plan(report: &Report) -> Plan {
     let base = report.target.engine.then(|| report.chosen()).flatten();
     if let Some(base) = base {
         let cut = report.log.plan_keeping_snapshot(base.offset, &undecodable);
+        let refusal = fuzzy_refusal(base, &cut);
         let changes = !cut.moves.is_empty() || cut.truncate.is_some() || cut.recreate_base.is_some();
         return Plan {
             cut: changes.then_some(cut),
@@ -136,7 +137,7 @@ pub fn plan(report: &Report) -> Plan {
                 .map(|s| s.path.clone())
                 .collect(),
             kept_snapshot: Some(base.offset),
-            refusal: None,
+            refusal,
         };
     }
     let cut = report.log.cut().into_iter().chain(undecodable).min();
@@ -166,6 +167,33 @@ pub fn plan(report: &Report) -> Plan {
         kept_snapshot: None,
         refusal,
     }
+}
+
+/// Why keeping `base` under `cut` would give a state that no prefix of the
+/// log describes, if it would: a snapshot is fuzzy, and may hold effects of
+/// any record below its bound `E` (see `walkv::engine::snapshot`), so the
+/// log it is kept with must still reach `E`. A version 1 snapshot did not
+/// record `E`: it may hold effects of any record past its offset.
+fn fuzzy_refusal(base: &inspect::SnapshotCheck, cut: &CutPlan) -> Option<String> {
+    let SnapState::Intact { effects_below, .. } = base.state else {
+        return None;
+    };
+    let kept_end = cut.first_dropped;
+    let name = base.path.display();
+    let may_hold = match effects_below {
+        Some(e) if e > kept_end => format!("records up to offset {e}"),
+        Some(_) => return None,
+        None if cut.drops() => {
+            "records past its offset (a version 1 snapshot does not say which)".to_string()
+        }
+        None => return None,
+    };
+    Some(format!(
+        "{name} was written while writes went on and may hold effects of {may_hold}, but after \
+         the cut the log would end at offset {kept_end}: some dropped writes would live on in \
+         it, a state no prefix of the log describes. Nothing was changed; keep a copy of the \
+         directory and restore the damaged file from a backup"
+    ))
 }
 
 /// `DIR/quarantine/<UTC time>/`, created durably.
