@@ -39,7 +39,7 @@ use tracing::{info, warn};
 
 use super::apply::{Appliers, applier_threads};
 use super::error::{EngineError, Result};
-use super::table::{SHARDS, Table};
+use super::table::{BLOCK_OVERHEAD, SHARDS, Table};
 use crate::log::{Offset, dir::sync_dir};
 
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"WKVSNAPS";
@@ -515,6 +515,14 @@ impl<R: Read> Checksummed<R> {
         let key_len = self.u32()?;
         self.append(key_len, buf)?;
         let value_len = self.u32()?;
+        if key_len as u64 + value_len as u64 + BLOCK_OVERHEAD as u64 > u32::MAX as u64 {
+            // No record could have written it (the log's framing is
+            // bounded the same way), and the table could not hold it.
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "entry larger than any record",
+            ));
+        }
         self.append(value_len, buf)?;
         let has = self.u8()?;
         let mut at = [0u8; 8];
