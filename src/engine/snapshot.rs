@@ -28,19 +28,20 @@
 //! cannot give the state of any prefix of the log (`walkvctl repair` refuses
 //! it). Version 1 files, written before `E` was kept, load with `E` unknown.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::fs::{self, OpenOptions};
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::apply::{Appliers, applier_threads};
 use super::error::{EngineError, Result};
-use super::table::{BLOCK_OVERHEAD, SHARDS, Table};
+use super::table::{SHARDS, Table};
 use crate::log::{Offset, dir::sync_dir};
+
+mod load;
+pub use load::{load, load_counting};
 
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"WKVSNAPS";
 pub const SNAPSHOT_VERSION: u32 = 2;
@@ -277,176 +278,7 @@ pub struct Loaded {
     pub effects_below: Option<Offset>,
 }
 
-/// Loads the snapshot at `path` into `table` (which should be empty). The
-/// checksum covers the whole file and is only known at its end, so on
-/// `Err` the table holds a partial load and must be discarded.
-pub fn load(
-    path: &Path,
-    expected_offset: Offset,
-    table: &Table,
-) -> Result<std::result::Result<Loaded, Damage>> {
-    load_counting(path, expected_offset, table, &AtomicU64::new(0))
-}
-
-/// As [`load`], publishing the number of entries loaded so far in `loaded`
-/// (every few thousand), so a supervisor can tell a long load from a stuck one.
-pub fn load_counting(
-    path: &Path,
-    expected_offset: Offset,
-    table: &Table,
-    loaded: &AtomicU64,
-) -> Result<std::result::Result<Loaded, Damage>> {
-    let file = File::open(path).map_err(|e| EngineError::io("opening", path, e))?;
-    table.reserve(trailer_count(&file).unwrap_or(0));
-    let mut input = Checksummed::new(BufReader::with_capacity(1 << 20, file));
-    // As in the log's replay, applier threads insert while this one reads.
-    Ok(std::thread::scope(|scope| {
-        let mut appliers = Appliers::start(scope, table, applier_threads());
-        let loaded = read_entries(&mut input, expected_offset, table, loaded, &mut appliers);
-        appliers.finish();
-        loaded
-    }))
-}
-
-/// The entry count the trailer claims, as a hint for presizing the table
-/// (checked against the entries when they are read); at most one entry per
-/// 18 bytes of file (the smallest entry), so a damaged trailer cannot make
-/// the table reserve more than the file could hold.
-fn trailer_count(file: &File) -> Option<usize> {
-    use std::os::unix::fs::FileExt;
-    let len = file.metadata().ok()?.len();
-    let mut version = [0u8; 4];
-    file.read_exact_at(&mut version, 8).ok()?;
-    let from_end = match u32::from_le_bytes(version) {
-        SNAPSHOT_VERSION_1 => 12,
-        _ => 20,
-    };
-    let mut count = [0u8; 8];
-    file.read_exact_at(&mut count, len.checked_sub(from_end)?).ok()?;
-    let most = len / 18;
-    usize::try_from(u64::from_le_bytes(count).min(most)).ok()
-}
-
-fn read_entries(
-    input: &mut Checksummed<BufReader<File>>,
-    expected: Offset,
-    table: &Table,
-    loaded: &AtomicU64,
-    appliers: &mut Appliers<'_>,
-) -> std::result::Result<Loaded, Damage> {
-    let damage = |input: &Checksummed<_>, reason: String| Damage {
-        offset: input.position,
-        reason,
-    };
-    let mut header = [0u8; HEADER_BYTES];
-    input
-        .read_exact(&mut header)
-        .map_err(|e| damage(input, format!("reading header: {e}")))?;
-    if header[0..8] != SNAPSHOT_MAGIC {
-        return Err(Damage {
-            offset: 0,
-            reason: "bad magic".into(),
-        });
-    }
-    let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-    if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_1 {
-        return Err(Damage {
-            offset: 8,
-            reason: format!("unsupported version {version}"),
-        });
-    }
-    let offset = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
-    if offset != expected {
-        return Err(Damage {
-            offset: 16,
-            reason: format!("header says offset {offset}, the name {expected}"),
-        });
-    }
-    let mut count = 0u64;
-    // Each entry's key and value are read into this one buffer, reused, and
-    // copied once, into the table's own allocation for the key.
-    let mut scratch = Vec::new();
-    loop {
-        let at = input.position;
-        let tag = input
-            .u8()
-            .map_err(|e| damage(input, format!("reading entry: {e}")))?;
-        match tag {
-            ENTRY_TAG => {
-                let (key_len, expire_at_ms) = input.entry_into(&mut scratch).map_err(|e| Damage {
-                    offset: at,
-                    reason: format!("reading entry: {e}"),
-                })?;
-                let (key, value) = scratch.split_at(key_len);
-                appliers.set(table.prepare_set(key, value, expire_at_ms, expected.saturating_sub(1)));
-                count += 1;
-                if count.is_multiple_of(4096) {
-                    loaded.store(count, Ordering::Relaxed);
-                }
-            }
-            END_TAG => break,
-            other => {
-                return Err(Damage {
-                    offset: at,
-                    reason: format!("unknown entry tag {other:#x}"),
-                });
-            }
-        }
-    }
-    let mut n = [0u8; 8];
-    input
-        .read_exact(&mut n)
-        .map_err(|e| damage(input, format!("reading trailer: {e}")))?;
-    let effects_below = if version == SNAPSHOT_VERSION_1 {
-        None
-    } else {
-        let mut e = [0u8; 8];
-        input
-            .read_exact(&mut e)
-            .map_err(|e| damage(input, format!("reading trailer: {e}")))?;
-        Some(u64::from_le_bytes(e))
-    };
-    let computed = input.hasher.clone().finalize();
-    let mut crc = [0u8; 4];
-    input
-        .inner
-        .read_exact(&mut crc)
-        .map_err(|e| damage(input, format!("reading checksum: {e}")))?;
-    if u32::from_le_bytes(crc) != computed {
-        return Err(damage(input, "checksum mismatch".into()));
-    }
-    if u64::from_le_bytes(n) != count {
-        return Err(damage(
-            input,
-            format!("trailer counts {} entries, found {count}", u64::from_le_bytes(n)),
-        ));
-    }
-    let mut extra = [0u8; 1];
-    if input
-        .inner
-        .read(&mut extra)
-        .map_err(|e| damage(input, e.to_string()))?
-        != 0
-    {
-        return Err(damage(input, "bytes after the checksum".into()));
-    }
-    let created_ms = u64::from_le_bytes(header[24..32].try_into().expect("8 bytes"));
-    if let Some(e) = effects_below
-        && e < offset
-    {
-        return Err(damage(
-            input,
-            format!("trailer says effects below offset {e}, under the snapshot's own offset {offset}"),
-        ));
-    }
-    Ok(Loaded {
-        keys: count,
-        created_ms,
-        effects_below,
-    })
-}
-
-/// A reader or writer that checksums every byte through it.
+/// A writer that checksums every byte through it.
 struct Checksummed<T> {
     inner: T,
     hasher: crc32fast::Hasher,
@@ -473,71 +305,6 @@ impl<W: Write> Write for Checksummed<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
-    }
-}
-
-impl<R: Read> Read for Checksummed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.position += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R: Read> Checksummed<R> {
-    fn u8(&mut self) -> std::io::Result<u8> {
-        let mut b = [0u8; 1];
-        self.read_exact(&mut b)?;
-        Ok(b[0])
-    }
-
-    fn u32(&mut self) -> std::io::Result<u32> {
-        let mut b = [0u8; 4];
-        self.read_exact(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-
-    /// Appends `len` bytes to `buf` without trusting `len` for the
-    /// allocation: the buffer grows only as bytes actually arrive.
-    fn append(&mut self, len: u32, buf: &mut Vec<u8>) -> std::io::Result<()> {
-        let got = self.by_ref().take(len as u64).read_to_end(buf)?;
-        if got != len as usize {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        Ok(())
-    }
-
-    /// Reads one entry's key and value into `buf` (key first), returning the
-    /// key's length and the deadline.
-    fn entry_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<(usize, Option<u64>)> {
-        buf.clear();
-        let key_len = self.u32()?;
-        self.append(key_len, buf)?;
-        let value_len = self.u32()?;
-        if key_len as u64 + value_len as u64 + BLOCK_OVERHEAD as u64 > u32::MAX as u64 {
-            // No record could have written it (the log's framing is
-            // bounded the same way), and the table could not hold it.
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "entry larger than any record",
-            ));
-        }
-        self.append(value_len, buf)?;
-        let has = self.u8()?;
-        let mut at = [0u8; 8];
-        self.read_exact(&mut at)?;
-        let expire_at_ms = match has {
-            0 => None,
-            1 => Some(u64::from_le_bytes(at)),
-            _ => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "bad deadline flag",
-                ));
-            }
-        };
-        Ok((key_len as usize, expire_at_ms))
     }
 }
 
@@ -586,6 +353,34 @@ mod tests {
                 loaded.get(key.as_bytes(), 5).unwrap(),
             );
             assert_eq!((a.value, a.expire_at_ms), (b.value, b.expire_at_ms));
+        }
+    }
+
+    #[test]
+    fn entries_across_read_chunks_and_larger_than_one_load_whole() {
+        // Values of many sizes, one of 3 MiB, so that entries straddle the
+        // loader's 1 MiB chunks and one spans several.
+        let t = Table::default();
+        let value = |i: usize| vec![(i % 251) as u8; if i == 7 { 3 << 20 } else { i * 37 % 5000 }];
+        for i in 0..3000 {
+            let m = Mutation::Set {
+                key: Bytes::from(format!("key{i}")),
+                value: Bytes::from(value(i)),
+                expire_at_ms: (i % 3 == 0).then_some(i as u64),
+            };
+            t.apply(&m, i as u64);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let info = write(dir.path(), 3000, &t, 5, || Ok(3000)).unwrap();
+        assert!(info.bytes > 8 << 20, "{} bytes", info.bytes);
+        let loaded = Table::default();
+        assert_eq!(load(&info.path, 3000, &loaded).unwrap().unwrap().keys, 3000);
+        for i in 0..3000 {
+            let got = loaded.get(format!("key{i}").as_bytes(), 0).unwrap();
+            assert_eq!(
+                (&got.value[..], got.expire_at_ms),
+                (&value(i)[..], (i % 3 == 0).then_some(i as u64))
+            );
         }
     }
 
