@@ -357,7 +357,10 @@ impl Writer {
         match self.shared.config.fsync {
             // The fault answers before the fsync: a broken daemon the crash
             // harness must catch (test builds only; see log::trace).
-            FsyncPolicy::Always if crate::log::trace::fault("ack-before-fsync") => Ok(()),
+            FsyncPolicy::Always if crate::log::trace::fault("ack-before-fsync") => {
+                self.unsynced = true;
+                Ok(())
+            }
             FsyncPolicy::Always => self.sync(),
             FsyncPolicy::EverySec if self.last_sync.elapsed() >= Duration::from_secs(1) => self.sync(),
             _ => {

@@ -428,7 +428,9 @@ pub fn repair(walkvctl: &Path, data: &Path) -> Result<Repair> {
         .output()
         .with_context(|| format!("running {}", walkvctl.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let refused = out.status.code() == Some(4);
+    let json: Option<serde_json::Value> = serde_json::from_str(stdout.trim()).ok();
+    // Exit 4 is also a repair that changed files and still left damage.
+    let refused = out.status.code() == Some(4) && json.as_ref().is_some_and(|j| j["refused"] == true);
     if !out.status.success() && !refused {
         bail!(
             "walkvctl repair exited with {}:\n{stdout}{}",
@@ -436,8 +438,7 @@ pub fn repair(walkvctl: &Path, data: &Path) -> Result<Repair> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let json: serde_json::Value =
-        serde_json::from_str(stdout.trim()).with_context(|| format!("walkvctl repair printed {stdout:?}"))?;
+    let json = json.with_context(|| format!("walkvctl repair printed {stdout:?}"))?;
     let refusal = refused.then(|| {
         json["plan"]["refusal"]
             .as_str()
