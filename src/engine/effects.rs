@@ -43,6 +43,15 @@ impl Pending {
         self.undo.clear();
     }
 
+    /// Forgets what the table now holds: every change by a record below
+    /// `applied_end`. A key changed again later keeps its newer entry.
+    pub fn retire(&mut self, applied_end: Offset) {
+        self.keys.retain(|_, (lsn, _)| *lsn >= applied_end);
+        if self.flushed_at.is_some_and(|at| at < applied_end) {
+            self.flushed_at = None;
+        }
+    }
+
     /// Starts a command: what it changes from here on can be rolled back.
     pub fn begin(&mut self) {
         self.undo.clear();

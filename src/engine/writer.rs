@@ -5,8 +5,14 @@
 //! computes each against the latest state, appends the batch's records with
 //! one write, fsyncs once (under `always`), and only then applies the batch to
 //! the table and answers the callers. Commands that arrive while an fsync is
-//! in flight wait in the queue and form the next batch: that is group commit,
-//! and it is why throughput grows with the number of concurrent writers.
+//! in flight form the next batch: that is group commit, and it is why
+//! throughput grows with the number of concurrent writers.
+//!
+//! Under `always` the fsync runs on its own thread ([`fsync`]) while the
+//! writer computes the next batch; when it returns, the writer appends that
+//! batch and starts its fsync before it applies and answers the one just
+//! made durable, so the disk is kept busy and the work per command overlaps
+//! it. Only one batch is in flight, and nothing is appended while it is.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,6 +29,9 @@ use super::error::{EngineError, Result};
 use super::mutation::Mutation;
 use super::snapshot::{self, SnapshotInfo};
 use crate::log::{Log, Offset};
+
+mod fsync;
+use fsync::{FsyncThread, Job, Synced};
 
 /// How often the writer wakes when idle: the everysec fsync, active expiry
 /// and the automatic snapshot check run at this pace.
@@ -66,11 +75,29 @@ pub enum Request {
     Ping {
         reply: oneshot::Sender<()>,
     },
+    /// From the fsync thread: the batch in flight is durable (or not).
+    Synced(Synced),
 }
 
 struct Waiting {
     reply: Option<oneshot::Sender<Result<Ack>>>,
     ack: Ack,
+}
+
+/// Where a batch just appended stands.
+enum Durability {
+    /// As durable as the policy promises: apply it and answer.
+    AsPromised,
+    /// Its fsync runs on the fsync thread.
+    InFlight,
+}
+
+/// A batch written to the log, to apply and answer once it is durable.
+struct Batch {
+    waiting: Vec<Waiting>,
+    mutations: Vec<(Offset, Mutation)>,
+    /// The log's next offset after it.
+    end: Offset,
 }
 
 pub struct Writer {
@@ -86,6 +113,19 @@ pub struct Writer {
     waiting: Vec<Waiting>,
     payloads: Vec<Vec<u8>>,
     mutations: Vec<(Offset, Mutation)>,
+    /// Under `always`: the batch being fsynced by the fsync thread.
+    in_flight: Option<Batch>,
+    /// Pings that came while a batch was in flight, answered with it.
+    pings: Vec<oneshot::Sender<()>>,
+    /// Snapshots asked for, each to start once every record below its
+    /// offset is applied.
+    requested_snapshots: Vec<(Offset, Option<oneshot::Sender<Result<SnapshotInfo>>>)>,
+    fsync_thread: Option<FsyncThread>,
+    /// A handle on the active store for the fsync thread, and the base of
+    /// the segment it belongs to.
+    sync_handle: Option<(Offset, Arc<std::fs::File>)>,
+    /// Every record below this offset is applied to the table.
+    applied_end: Offset,
     last_sync: Instant,
     unsynced: bool,
     last_tick: Instant,
@@ -178,6 +218,7 @@ impl Writer {
         last_snapshot_bytes: u64,
     ) -> Writer {
         let logged_at_open = log.total_bytes();
+        let applied_end = log.next_offset();
         Writer {
             log,
             shared,
@@ -187,6 +228,12 @@ impl Writer {
             waiting: Vec::new(),
             payloads: Vec::new(),
             mutations: Vec::new(),
+            in_flight: None,
+            pings: Vec::new(),
+            requested_snapshots: Vec::new(),
+            fsync_thread: None,
+            sync_handle: None,
+            applied_end,
             last_sync: Instant::now(),
             unsynced: false,
             last_tick: Instant::now(),
@@ -238,8 +285,12 @@ impl Writer {
         match request {
             Request::Execute { command, reply } => self.compute(command, reply),
             Request::Snapshot { reply } => {
+                // It holds every command taken before it: those in flight
+                // or still being assembled are applied first.
                 self.commit();
-                self.start_snapshot(reply);
+                let after = self.log.next_offset() + self.payloads.len() as u64;
+                self.requested_snapshots.push((after, reply));
+                self.start_requested_snapshots();
             }
             Request::SnapshotCopied { reply } => {
                 let _ = reply.send(self.sync_applied());
@@ -252,9 +303,13 @@ impl Writer {
                 self.commit();
                 return Some(reply);
             }
+            // While an fsync is in flight, a ping waits for it: a disk that
+            // hangs must stop the watchdog, as it stops every write.
+            Request::Ping { reply } if self.in_flight.is_some() => self.pings.push(reply),
             Request::Ping { reply } => {
                 let _ = reply.send(());
             }
+            Request::Synced(synced) => self.synced(synced),
         }
         None
     }
@@ -319,36 +374,99 @@ impl Writer {
     }
 
     /// Makes the batch durable per the policy, then visible, then answered.
+    /// Under `always` with a batch in flight, it waits: [`Writer::synced`]
+    /// calls it again.
     fn commit(&mut self) {
-        if self.waiting.is_empty() {
+        if self.waiting.is_empty() || self.in_flight.is_some() {
             return;
         }
-        if !self.payloads.is_empty()
-            && let Err(err) = self.write_batch()
-        {
-            self.fence(err);
+        let first = self.mutations.first().map(|(lsn, _)| *lsn);
+        let batch = Batch {
+            waiting: std::mem::take(&mut self.waiting),
+            mutations: std::mem::take(&mut self.mutations),
+            end: self.log.next_offset() + self.payloads.len() as u64,
+        };
+        if self.payloads.is_empty() {
+            // Nothing to write: what these commands saw is already applied.
+            self.answer(batch);
             return;
         }
-        for (lsn, mutation) in self.mutations.drain(..) {
+        match self.write_batch(first) {
+            Err(err) => {
+                self.fence(err);
+                self.fail(batch.waiting);
+            }
+            Ok(Durability::InFlight) => self.in_flight = Some(batch),
+            Ok(Durability::AsPromised) => self.answer(batch),
+        }
+    }
+
+    /// Applies a batch that is as durable as the policy promises, and
+    /// answers its callers.
+    fn answer(&mut self, batch: Batch) {
+        for (lsn, mutation) in batch.mutations {
             self.shared.table.apply(&mutation, lsn);
         }
-        self.pending.clear();
-        self.payloads.clear();
+        self.applied_end = self.applied_end.max(batch.end);
+        self.pending.retire(self.applied_end);
         self.shared
             .commands
-            .fetch_add(self.waiting.len() as u64, Ordering::Relaxed);
+            .fetch_add(batch.waiting.len() as u64, Ordering::Relaxed);
         // Before the acks, so that no caller can see stats older than its ack.
         self.publish_stats();
-        for waiting in self.waiting.drain(..) {
+        for waiting in batch.waiting {
             if let Some(reply) = waiting.reply {
                 let _ = reply.send(Ok(waiting.ack));
             }
         }
     }
 
-    fn write_batch(&mut self) -> Result<()> {
+    /// The fsync thread is done with the batch in flight. The next batch is
+    /// appended and its fsync started first, then this one is answered.
+    fn synced(&mut self, synced: Synced) {
+        for ping in self.pings.drain(..) {
+            let _ = ping.send(());
+        }
+        let Some(batch) = self.in_flight.take() else {
+            return; // fenced meanwhile: its callers were told
+        };
+        if let Err(err) = self.log.record_sync(synced.result, synced.took) {
+            self.fence(err.into());
+            self.fail(batch.waiting);
+            return;
+        }
+        self.last_sync = Instant::now();
+        if let Some(instrument) = &self.shared.config.instrument {
+            instrument.after_sync(batch.end);
+        }
+        if !self.payloads.is_empty() {
+            self.commit();
+        }
+        self.answer(batch);
+        // A batch that wrote nothing is answered only now: it may have seen
+        // state of the one just applied, and its callers may read next.
+        self.commit();
+        self.start_requested_snapshots();
+    }
+
+    /// Starts the snapshots asked for whose commands are all applied (a
+    /// second one while one runs is refused, as always).
+    fn start_requested_snapshots(&mut self) {
+        let applied_end = self.applied_end;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.requested_snapshots)
+            .into_iter()
+            .partition(|(after, _)| *after <= applied_end);
+        self.requested_snapshots = waiting;
+        for (_, reply) in ready {
+            self.start_snapshot(reply);
+        }
+    }
+
+    /// Appends the batch; makes it durable now, or starts its fsync on the
+    /// fsync thread, as the policy says.
+    fn write_batch(&mut self, first: Option<Offset>) -> Result<Durability> {
         let range = self.log.append_batch(&self.payloads)?;
-        let first = self.mutations.first().map(|(lsn, _)| *lsn);
+        self.payloads.clear();
         assert_eq!(
             Some(range.start),
             first,
@@ -359,13 +477,58 @@ impl Writer {
             // harness must catch (test builds only; see log::trace).
             FsyncPolicy::Always if crate::log::trace::fault("ack-before-fsync") => {
                 self.unsynced = true;
-                Ok(())
+                Ok(Durability::AsPromised)
             }
-            FsyncPolicy::Always => self.sync(),
-            FsyncPolicy::EverySec if self.last_sync.elapsed() >= Duration::from_secs(1) => self.sync(),
+            FsyncPolicy::Always => self.start_sync().map(|()| Durability::InFlight),
+            FsyncPolicy::EverySec if self.last_sync.elapsed() >= Duration::from_secs(1) => {
+                self.sync().map(|()| Durability::AsPromised)
+            }
             _ => {
                 self.unsynced = true;
-                Ok(())
+                Ok(Durability::AsPromised)
+            }
+        }
+    }
+
+    /// Hands the fsync of everything appended to the fsync thread.
+    fn start_sync(&mut self) -> Result<()> {
+        let base = self.log.active_base();
+        let handle = match &self.sync_handle {
+            Some((b, file)) if *b == base => file.clone(),
+            _ => {
+                let file = Arc::new(self.log.active_store_handle()?);
+                self.sync_handle = Some((base, file.clone()));
+                file
+            }
+        };
+        if self.fsync_thread.is_none() {
+            let instrument = self.shared.config.instrument.clone();
+            let thread = FsyncThread::start(self.tx.clone(), instrument)
+                .map_err(|e| EngineError::io("spawning the fsync thread for", &self.shared.config.dir, e))?;
+            self.fsync_thread = Some(thread);
+        }
+        let job = Job {
+            file: handle,
+            next_offset: self.log.next_offset(),
+        };
+        let started = self.fsync_thread.as_ref().is_some_and(|t| t.sync(job));
+        if !started {
+            let stopped = std::io::Error::other("the fsync thread stopped");
+            return Err(EngineError::io(
+                "fsyncing the log in",
+                &self.shared.config.dir,
+                stopped,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Answers each caller with the fencing error (the writer is fenced).
+    fn fail(&self, waiting: Vec<Waiting>) {
+        let cause = self.shared.fenced.get().cloned().unwrap_or_default();
+        for waiting in waiting {
+            if let Some(reply) = waiting.reply {
+                let _ = reply.send(Err(EngineError::Fenced { cause: cause.clone() }));
             }
         }
     }
@@ -384,9 +547,9 @@ impl Writer {
         Ok(())
     }
 
-    /// Makes every record appended so far durable, which covers every record
-    /// applied (the batch being assembled is neither), and answers where
-    /// they end. Under `always` they already are.
+    /// Makes every record applied so far durable, and answers where they
+    /// end. Under `always` they already are (a batch in flight is not
+    /// applied; the batch being assembled is not even appended).
     fn sync_applied(&mut self) -> Result<Offset> {
         if let Some(err) = self.fenced_error() {
             return Err(err);
@@ -397,7 +560,7 @@ impl Writer {
             self.fence(err);
             return Err(self.fenced_error().expect("just fenced"));
         }
-        Ok(self.log.next_offset())
+        Ok(self.applied_end)
     }
 
     /// After a failed write or fsync nothing of the batch is applied or
@@ -407,16 +570,16 @@ impl Writer {
     fn fence(&mut self, err: EngineError) {
         error!(error = %err, "write or fsync failed: fencing all writes; the process must restart");
         let _ = self.shared.fenced.set(err.to_string());
-        let fenced = self.fenced_error().expect("just set");
         self.pending.clear();
         self.payloads.clear();
         self.mutations.clear();
-        for waiting in self.waiting.drain(..) {
-            if let Some(reply) = waiting.reply {
-                let _ = reply.send(Err(EngineError::Fenced {
-                    cause: fenced.to_string(),
-                }));
-            }
+        let waiting = std::mem::take(&mut self.waiting);
+        self.fail(waiting);
+        if let Some(batch) = self.in_flight.take() {
+            self.fail(batch.waiting);
+        }
+        for (_, reply) in std::mem::take(&mut self.requested_snapshots) {
+            self.start_snapshot(reply); // answers with the fence
         }
     }
 
@@ -507,7 +670,9 @@ impl Writer {
             }
         };
         let Some(tx) = self.tx.upgrade() else { return };
-        let offset = self.log.next_offset();
+        // Not the log's end: a batch in flight is appended but not applied,
+        // and the copy must hold every record below its offset.
+        let offset = self.applied_end;
         self.logged_at_last_snapshot = self.logged();
         let shared = self.shared.clone();
         let spawned = std::thread::Builder::new()
@@ -589,10 +754,16 @@ impl Writer {
     }
 
     fn close(mut self, reply: oneshot::Sender<Result<()>>) {
-        // A snapshot thread still writes into the directory: let it finish
+        // The batch in flight, and the one behind it, are answered; a
+        // snapshot thread still writes into the directory: let it finish
         // (and clean up after it) before the directory is released.
-        while self.snapshot_running {
+        loop {
+            self.commit();
+            if self.in_flight.is_none() && !self.snapshot_running {
+                break;
+            }
             match self.rx.recv() {
+                Ok(Request::Synced(synced)) => self.synced(synced),
                 Ok(Request::SnapshotDone(result)) => self.finish_snapshot(result),
                 Ok(Request::SnapshotCopied { reply }) => {
                     let _ = reply.send(self.sync_applied());
@@ -609,6 +780,9 @@ impl Writer {
                 Ok(_) => {}
                 Err(_) => break,
             }
+        }
+        if let Some(thread) = &mut self.fsync_thread {
+            thread.stop();
         }
         let result = match self.fenced_error() {
             Some(err) => Err(err),

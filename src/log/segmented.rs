@@ -164,6 +164,21 @@ impl Log {
         Ok(())
     }
 
+    /// Records an fdatasync of the active store made on another thread,
+    /// through [`Log::active_store_handle`], while nothing was appended:
+    /// its time goes into the stats as [`Log::sync`]'s would, and an error
+    /// fences the log, as it would there.
+    pub fn record_sync(&mut self, result: std::io::Result<()>, took: std::time::Duration) -> Result<()> {
+        self.check_fenced()?;
+        let path = self.active().store().path().to_path_buf();
+        let result = result.map_err(|e| LogError::io("fsyncing", &path, e));
+        self.fence_on_error(result)?;
+        self.stats.syncs += 1;
+        self.stats.last_sync = took;
+        self.stats.total_sync += took;
+        Ok(())
+    }
+
     /// Reads the record at `offset`.
     pub fn read(&self, offset: Offset) -> Result<Vec<u8>> {
         self.check_range(offset)?;
@@ -257,6 +272,11 @@ impl Log {
     /// The offset the next appended record will get.
     pub fn next_offset(&self) -> Offset {
         self.active().next_offset()
+    }
+
+    /// The base offset of the active segment (it changes when the log rolls).
+    pub fn active_base(&self) -> Offset {
+        self.active().base()
     }
 
     pub fn segment_count(&self) -> usize {

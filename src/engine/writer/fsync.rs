@@ -1,0 +1,82 @@
+//! The fsync thread: under `always` it fdatasyncs the log for the writer, so
+//! that the writer computes the next batch while the disk works on this one.
+//! Without it, a batch's fsync and the next batch's computation take turns
+//! on one thread, and the disk idles while commands are computed.
+//!
+//! One job at a time: the writer appends nothing while a job runs, so the
+//! sync covers exactly the batch it was asked for, and the log never rolls
+//! under it.
+
+use std::fs::File;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::Request;
+use crate::engine::config::Instrument;
+
+/// What the fsync thread reports back, through the writer's own queue.
+pub struct Synced {
+    pub result: std::io::Result<()>,
+    pub took: Duration,
+}
+
+/// An fdatasync to make: of `file`, covering the log up to `next_offset`.
+pub struct Job {
+    pub file: Arc<File>,
+    pub next_offset: crate::log::Offset,
+}
+
+pub struct FsyncThread {
+    jobs: Option<flume::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FsyncThread {
+    /// Starts the thread; it reports each sync to `writer`, and stops when
+    /// the writer is gone or [`FsyncThread::stop`] is called.
+    /// `instrument` hears of each sync just before it, on this thread.
+    pub fn start(
+        writer: flume::WeakSender<Request>,
+        instrument: Option<Arc<dyn Instrument>>,
+    ) -> std::io::Result<FsyncThread> {
+        let (jobs, queue) = flume::bounded::<Job>(1);
+        let thread = std::thread::Builder::new()
+            .name("walkv-fsync".into())
+            .spawn(move || {
+                for job in queue.iter() {
+                    if let Some(instrument) = &instrument {
+                        instrument.before_sync(job.next_offset);
+                    }
+                    let started = Instant::now();
+                    let result = crate::log::trace::sync_data(&job.file);
+                    let synced = Synced {
+                        result,
+                        took: started.elapsed(),
+                    };
+                    let Some(writer) = writer.upgrade() else { return };
+                    if writer.send(Request::Synced(synced)).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(FsyncThread {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for an fdatasync; the answer comes as [`Request::Synced`].
+    /// `false` if the thread is gone.
+    pub fn sync(&self, job: Job) -> bool {
+        self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok())
+    }
+
+    /// Lets the thread finish its job, if any, and joins it.
+    pub fn stop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
