@@ -324,3 +324,45 @@ fn a_command_too_large_for_one_record_fails_alone() {
     assert_eq!(engine.execute_blocking(set("a", &big)).unwrap(), Outcome::Ok);
     assert!(engine.fenced().is_none());
 }
+
+/// Dies inside the fsync, as a thread that panics or a kernel that kills
+/// it would leave things.
+struct FsyncDies;
+
+impl Instrument for FsyncDies {
+    fn before_sync(&self, _next_offset: Offset) {
+        panic!("simulated death of the fsync thread");
+    }
+}
+
+/// A batch whose fsync never reports back must not leave anyone waiting:
+/// the write fails, the engine fences, a later SAVE and ping are answered
+/// with the fence, and close returns.
+#[test]
+fn an_fsync_that_never_returns_an_answer_fences_and_leaves_no_one_waiting() {
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Arc::new(AtomicU64::new(1_000));
+        let mut cfg = config(dir.path(), &now);
+        cfg.instrument = Some(Arc::new(FsyncDies));
+        let engine = Engine::open(cfg).unwrap();
+        let write = engine.execute_blocking(set("k", "v"));
+        let read = engine.get(b"k");
+        let save = engine.snapshot_blocking().map(|_| ());
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let ping = runtime.block_on(engine.ping());
+        let close = engine.close();
+        done_tx
+            .send((write.map(|_| ()), read, save, ping, close))
+            .unwrap();
+    });
+    let (write, read, save, ping, close) = done_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("every call returned");
+    assert!(matches!(write, Err(EngineError::Fenced { .. })), "{write:?}");
+    assert_eq!(read, None, "the write was never applied");
+    assert!(save.is_err(), "{save:?}");
+    assert!(matches!(ping, Err(EngineError::Fenced { .. })), "{ping:?}");
+    assert!(close.is_err(), "{close:?}");
+}

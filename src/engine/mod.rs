@@ -33,6 +33,11 @@
 //! it to the table and answers. A reader therefore cannot observe a value
 //! before the fsync that covers it, and reads never wait for the writer. If
 //! the write or fsync fails, the batch is never applied: no one ever saw it.
+//! Under `always` the fsync runs on a thread of its own while the writer
+//! computes the next batch against the overlay, which then holds two
+//! batches' worth; the rule is the same, since neither is in the table. A
+//! command that writes nothing but read the overlay (a `SET NX` that finds
+//! the key) is answered only once what it read is applied.
 //!
 //! # Blocking
 //!

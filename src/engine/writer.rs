@@ -75,13 +75,21 @@ pub enum Request {
     Ping {
         reply: oneshot::Sender<()>,
     },
-    /// From the fsync thread: the batch in flight is durable (or not).
-    Synced(Synced),
 }
 
 struct Waiting {
     reply: Option<oneshot::Sender<Result<Ack>>>,
-    ack: Ack,
+    answer: Result<Ack>,
+}
+
+/// What the writer wakes up for.
+enum Event {
+    Request(Request),
+    Synced(Synced),
+    /// Nothing for a tick.
+    Idle,
+    /// Every handle is gone.
+    Gone,
 }
 
 /// Where a batch just appended stands.
@@ -121,6 +129,9 @@ pub struct Writer {
     /// offset is applied.
     requested_snapshots: Vec<(Offset, Option<oneshot::Sender<Result<SnapshotInfo>>>)>,
     fsync_thread: Option<FsyncThread>,
+    /// The fsync thread's answers (see [`fsync`]).
+    synced_tx: flume::Sender<Synced>,
+    synced_rx: flume::Receiver<Synced>,
     /// A handle on the active store for the fsync thread, and the base of
     /// the segment it belongs to.
     sync_handle: Option<(Offset, Arc<std::fs::File>)>,
@@ -219,6 +230,7 @@ impl Writer {
     ) -> Writer {
         let logged_at_open = log.total_bytes();
         let applied_end = log.next_offset();
+        let (synced_tx, synced_rx) = flume::unbounded();
         Writer {
             log,
             shared,
@@ -232,6 +244,8 @@ impl Writer {
             pings: Vec::new(),
             requested_snapshots: Vec::new(),
             fsync_thread: None,
+            synced_tx,
+            synced_rx,
             sync_handle: None,
             applied_end,
             last_sync: Instant::now(),
@@ -249,21 +263,28 @@ impl Writer {
 
     pub fn run(mut self) {
         loop {
-            let first = match self.rx.recv_timeout(TICK) {
-                Ok(request) => request,
-                Err(flume::RecvTimeoutError::Timeout) => {
+            let first = match self.next_event() {
+                Event::Request(request) => request,
+                Event::Synced(synced) => {
+                    self.synced(synced);
+                    continue;
+                }
+                Event::Idle => {
                     self.tick();
                     continue;
                 }
                 // Every handle dropped without `close`: stop as a crash
                 // would, minus the page cache (nothing more is synced).
-                Err(flume::RecvTimeoutError::Disconnected) => return,
+                Event::Gone => return,
             };
             let mut next = Some(first);
             while let Some(request) = next {
                 if let Some(reply) = self.handle(request) {
                     self.close(reply);
                     return;
+                }
+                if let Ok(synced) = self.synced_rx.try_recv() {
+                    self.synced(synced);
                 }
                 next = if self.waiting.len() < self.shared.config.max_batch_commands {
                     self.rx.try_recv().ok()
@@ -278,6 +299,26 @@ impl Writer {
                 self.start_snapshot(None);
             }
         }
+    }
+
+    /// Waits for what comes next: the fsync thread's answer first, then a
+    /// request (none while a full batch waits for an fsync in flight).
+    fn next_event(&self) -> Event {
+        if let Ok(synced) = self.synced_rx.try_recv() {
+            return Event::Synced(synced);
+        }
+        let full = self.waiting.len() >= self.shared.config.max_batch_commands;
+        if self.in_flight.is_some() && full {
+            return match self.synced_rx.recv_timeout(TICK) {
+                Ok(synced) => Event::Synced(synced),
+                Err(_) => Event::Idle,
+            };
+        }
+        flume::Selector::new()
+            .recv(&self.synced_rx, |r| r.map_or(Event::Idle, Event::Synced))
+            .recv(&self.rx, |r| r.map_or(Event::Gone, Event::Request))
+            .wait_timeout(TICK)
+            .unwrap_or(Event::Idle)
     }
 
     /// Takes one request into the batch; answers `Some` when it is `Close`.
@@ -309,7 +350,6 @@ impl Writer {
             Request::Ping { reply } => {
                 let _ = reply.send(());
             }
-            Request::Synced(synced) => self.synced(synced),
         }
         None
     }
@@ -352,14 +392,16 @@ impl Writer {
                 let max = self.log.config().max_record_bytes;
                 if payload.len() > max as usize {
                     // Refuse this command alone; the rest of the batch and
-                    // the engine carry on.
+                    // the engine carry on. Answered with the batch: the size
+                    // it names may depend on state not yet durable.
                     self.pending.rollback();
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Err(EngineError::RecordTooLarge {
+                    self.waiting.push(Waiting {
+                        reply,
+                        answer: Err(EngineError::RecordTooLarge {
                             len: payload.len(),
                             max,
-                        }));
-                    }
+                        }),
+                    });
                     return;
                 }
                 self.payloads.push(payload);
@@ -369,7 +411,7 @@ impl Writer {
         };
         self.waiting.push(Waiting {
             reply,
-            ack: Ack { outcome, offset },
+            answer: Ok(Ack { outcome, offset }),
         });
     }
 
@@ -416,7 +458,7 @@ impl Writer {
         self.publish_stats();
         for waiting in batch.waiting {
             if let Some(reply) = waiting.reply {
-                let _ = reply.send(Ok(waiting.ack));
+                let _ = reply.send(waiting.answer);
             }
         }
     }
@@ -452,7 +494,11 @@ impl Writer {
     /// Starts the snapshots asked for whose commands are all applied (a
     /// second one while one runs is refused, as always).
     fn start_requested_snapshots(&mut self) {
-        let applied_end = self.applied_end;
+        // Fenced, nothing more is applied: each is answered with the fence.
+        let applied_end = match self.shared.fenced.get() {
+            Some(_) => Offset::MAX,
+            None => self.applied_end,
+        };
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.requested_snapshots)
             .into_iter()
             .partition(|(after, _)| *after <= applied_end);
@@ -503,7 +549,7 @@ impl Writer {
         };
         if self.fsync_thread.is_none() {
             let instrument = self.shared.config.instrument.clone();
-            let thread = FsyncThread::start(self.tx.clone(), instrument)
+            let thread = FsyncThread::start(self.synced_tx.clone(), instrument)
                 .map_err(|e| EngineError::io("spawning the fsync thread for", &self.shared.config.dir, e))?;
             self.fsync_thread = Some(thread);
         }
@@ -637,6 +683,7 @@ impl Writer {
         let log_percent = self.shared.snapshot_log_percent.load(Ordering::Relaxed);
         let log_bytes = self.logged() - self.logged_at_last_snapshot;
         !self.snapshot_running
+            && self.requested_snapshots.is_empty()
             && min_log_bytes > 0
             && log_bytes >= min_log_bytes
             && log_bytes.saturating_mul(100) >= self.last_snapshot_bytes.saturating_mul(log_percent)
@@ -762,8 +809,14 @@ impl Writer {
             if self.in_flight.is_none() && !self.snapshot_running {
                 break;
             }
+            if self.in_flight.is_some() {
+                match self.synced_rx.recv() {
+                    Ok(synced) => self.synced(synced),
+                    Err(_) => break,
+                }
+                continue;
+            }
             match self.rx.recv() {
-                Ok(Request::Synced(synced)) => self.synced(synced),
                 Ok(Request::SnapshotDone(result)) => self.finish_snapshot(result),
                 Ok(Request::SnapshotCopied { reply }) => {
                     let _ = reply.send(self.sync_applied());

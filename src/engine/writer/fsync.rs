@@ -5,14 +5,14 @@
 //!
 //! One job at a time: the writer appends nothing while a job runs, so the
 //! sync covers exactly the batch it was asked for, and the log never rolls
-//! under it.
+//! under it. Answers come on a channel of their own, which the writer
+//! watches before its request queue, and which never blocks the sender.
 
 use std::fs::File;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::Request;
 use crate::engine::config::Instrument;
 
 /// What the fsync thread reports back, through the writer's own queue.
@@ -35,9 +35,10 @@ pub struct FsyncThread {
 impl FsyncThread {
     /// Starts the thread; it reports each sync to `writer`, and stops when
     /// the writer is gone or [`FsyncThread::stop`] is called.
-    /// `instrument` hears of each sync just before it, on this thread.
+    /// `instrument` hears of each sync just before it, on this thread;
+    /// each answer goes to `answers`.
     pub fn start(
-        writer: flume::WeakSender<Request>,
+        answers: flume::Sender<Synced>,
         instrument: Option<Arc<dyn Instrument>>,
     ) -> std::io::Result<FsyncThread> {
         let (jobs, queue) = flume::bounded::<Job>(1);
@@ -45,19 +46,16 @@ impl FsyncThread {
             .name("walkv-fsync".into())
             .spawn(move || {
                 for job in queue.iter() {
+                    let answer = Answer(Some(&answers));
                     if let Some(instrument) = &instrument {
                         instrument.before_sync(job.next_offset);
                     }
                     let started = Instant::now();
                     let result = crate::log::trace::sync_data(&job.file);
-                    let synced = Synced {
+                    answer.send(Synced {
                         result,
                         took: started.elapsed(),
-                    };
-                    let Some(writer) = writer.upgrade() else { return };
-                    if writer.send(Request::Synced(synced)).is_err() {
-                        return;
-                    }
+                    });
                 }
             })?;
         Ok(FsyncThread {
@@ -66,8 +64,8 @@ impl FsyncThread {
         })
     }
 
-    /// Asks for an fdatasync; the answer comes as [`Request::Synced`].
-    /// `false` if the thread is gone.
+    /// Asks for an fdatasync; the answer comes on the thread's answer
+    /// channel. `false` if the thread is gone.
     pub fn sync(&self, job: Job) -> bool {
         self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok())
     }
@@ -77,6 +75,30 @@ impl FsyncThread {
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// Sends the answer to a job, or a failure if the thread unwinds first (a
+/// panic in an instrument, say): the writer must never wait for an answer
+/// that cannot come.
+struct Answer<'a>(Option<&'a flume::Sender<Synced>>);
+
+impl Answer<'_> {
+    fn send(mut self, synced: Synced) {
+        if let Some(answers) = self.0.take() {
+            let _ = answers.send(synced);
+        }
+    }
+}
+
+impl Drop for Answer<'_> {
+    fn drop(&mut self) {
+        if let Some(answers) = self.0.take() {
+            let _ = answers.send(Synced {
+                result: Err(std::io::Error::other("the fsync thread stopped")),
+                took: Duration::ZERO,
+            });
         }
     }
 }
