@@ -28,7 +28,7 @@
 //! cannot give the state of any prefix of the log (`walkvctl repair` refuses
 //! it). Version 1 files, written before `E` was kept, load with `E` unknown.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -51,8 +51,8 @@ const PREFIX: &str = "snapshot-";
 const ENTRY_TAG: u8 = 1;
 const END_TAG: u8 = 0xFF;
 const HEADER_BYTES: usize = 32;
-/// How much of a snapshot may be written before it is fdatasynced.
-const SYNC_EVERY_BYTES: u64 = 8 << 20;
+/// How much of a snapshot is handed to writeback at a time (see `write`).
+const WRITEBACK_BYTES: u64 = 1 << 20;
 
 /// A snapshot that is durable on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +185,7 @@ pub fn write(
     header[24..32].copy_from_slice(&now_ms.to_le_bytes());
     out.write_all(&header).map_err(io)?;
     let mut keys = 0u64;
-    let mut synced = 0u64;
+    let mut writeback = Writeback::default();
     let mut last_report = Instant::now();
     for shard in 0..SHARDS {
         // Expired keys are kept: their removal is the log's business (a
@@ -196,13 +196,13 @@ pub fn write(
             write_entry(&mut out, &key, &entry.value, entry.expire_at_ms).map_err(io)?;
             keys += 1;
         }
-        if out.position - synced >= SYNC_EVERY_BYTES {
-            // Write back as we go, on this thread: a snapshot that leaves
-            // hundreds of MB dirty makes the kernel throttle every writer,
-            // the log's included, when it flushes them at the end.
+        if out.position - writeback.started_to >= WRITEBACK_BYTES {
+            // Write back as we go, a little at a time: a snapshot that
+            // leaves hundreds of MB dirty makes the kernel throttle every
+            // writer when it flushes them, and one that flushes 8 MiB at once
+            // puts the log's fdatasync behind 8 MiB in the disk's queue.
             out.flush().map_err(io)?;
-            crate::log::trace::sync_data(out.inner.get_ref()).map_err(io)?;
-            synced = out.position;
+            writeback.advance(out.inner.get_ref(), out.position).map_err(io)?;
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
             info!(percent = shard * 100 / SHARDS, keys, "snapshot in progress");
@@ -234,6 +234,45 @@ pub fn write(
     };
     info!(file = %info.path.display(), offset, effects_below, keys, bytes, elapsed_ms = info.duration.as_millis() as u64, "snapshot written");
     Ok(info)
+}
+
+/// Writeback of a file being written, a range at a time: each range is
+/// started (`SYNC_FILE_RANGE_WRITE`, which does not wait) once written, and
+/// waited for when the next one starts, so that at most two ranges are in
+/// the disk's queue. Nothing here makes data durable: the `fsync` at the end
+/// does. (As RocksDB's `bytes_per_sync`.)
+#[derive(Default)]
+struct Writeback {
+    /// The range handed to writeback last, and not yet waited for.
+    in_flight: Option<(u64, u64)>,
+    /// Bytes handed to writeback so far.
+    started_to: u64,
+}
+
+impl Writeback {
+    fn advance(&mut self, file: &File, written: u64) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let range = |from: u64, to: u64, flags| {
+            // SAFETY: a plain system call on an open descriptor.
+            let rc =
+                unsafe { libc::sync_file_range(file.as_raw_fd(), from as i64, (to - from) as i64, flags) };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        };
+        if let Some((from, to)) = self.in_flight.take() {
+            let wait = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+            range(from, to, wait)?;
+        }
+        range(self.started_to, written, libc::SYNC_FILE_RANGE_WRITE)?;
+        self.in_flight = Some((self.started_to, written));
+        self.started_to = written;
+        Ok(())
+    }
 }
 
 fn write_entry(out: &mut impl Write, key: &[u8], value: &[u8], at: Option<u64>) -> std::io::Result<()> {

@@ -61,11 +61,13 @@ pub enum Request {
     Snapshot {
         reply: Option<oneshot::Sender<Result<SnapshotInfo>>>,
     },
-    /// From the snapshot thread once its copy is done: make the log durable
-    /// up to everything applied so far, and say where that ends (the
-    /// snapshot's `E`, see [`super::snapshot`]).
+    /// From the snapshot thread once its copy is done: where the records
+    /// applied so far end (the snapshot's `E`, see [`super::snapshot`]),
+    /// and a handle on the active store if some of them may not be durable
+    /// yet, for the snapshot thread to fdatasync (not the writer: under
+    /// `no` that can be seconds of writes, and every write would wait).
     SnapshotCopied {
-        reply: oneshot::Sender<Result<Offset>>,
+        reply: oneshot::Sender<Result<(Offset, Option<std::fs::File>)>>,
     },
     SnapshotDone(Result<SnapshotInfo>),
     Close {
@@ -182,7 +184,17 @@ fn snapshot_and_clean_up(
         writer
             .send(Request::SnapshotCopied { reply })
             .map_err(|_| gone())?;
-        answer.blocking_recv().map_err(|_| gone())?
+        let (bound, unsynced) = answer.blocking_recv().map_err(|_| gone())??;
+        if let Some(store) = unsynced {
+            // Earlier segments were synced when they rolled.
+            crate::log::trace::sync_data(&store).map_err(|e| {
+                EngineError::io("fsyncing the log up to a snapshot's bound in", &config.dir, e)
+            })?;
+            if let Some(instrument) = &config.instrument {
+                instrument.after_sync(bound);
+            }
+        }
+        Ok(bound)
     };
     let info = snapshot::write(
         &config.dir,
@@ -334,7 +346,7 @@ impl Writer {
                 self.start_requested_snapshots();
             }
             Request::SnapshotCopied { reply } => {
-                let _ = reply.send(self.sync_applied());
+                let _ = reply.send(self.snapshot_bound());
             }
             Request::SnapshotDone(result) => {
                 self.commit();
@@ -593,20 +605,19 @@ impl Writer {
         Ok(())
     }
 
-    /// Makes every record applied so far durable, and answers where they
-    /// end. Under `always` they already are (a batch in flight is not
-    /// applied; the batch being assembled is not even appended).
-    fn sync_applied(&mut self) -> Result<Offset> {
+    /// Where the records applied so far end, and a handle to fdatasync
+    /// them through if they may not all be durable. Under `always` they
+    /// are (a batch in flight is not applied; the batch being assembled is
+    /// not even appended).
+    fn snapshot_bound(&mut self) -> Result<(Offset, Option<std::fs::File>)> {
         if let Some(err) = self.fenced_error() {
             return Err(err);
         }
-        if self.unsynced
-            && let Err(err) = self.sync()
-        {
-            self.fence(err);
-            return Err(self.fenced_error().expect("just fenced"));
-        }
-        Ok(self.applied_end)
+        let unsynced = match self.unsynced {
+            true => Some(self.log.active_store_handle()?),
+            false => None,
+        };
+        Ok((self.applied_end, unsynced))
     }
 
     /// After a failed write or fsync nothing of the batch is applied or
@@ -819,7 +830,7 @@ impl Writer {
             match self.rx.recv() {
                 Ok(Request::SnapshotDone(result)) => self.finish_snapshot(result),
                 Ok(Request::SnapshotCopied { reply }) => {
-                    let _ = reply.send(self.sync_applied());
+                    let _ = reply.send(self.snapshot_bound());
                 }
                 Ok(Request::Execute { reply: Some(r), .. }) => {
                     let _ = r.send(Err(EngineError::Closed));
