@@ -2,7 +2,6 @@
 //! summary.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,12 +11,15 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::check::{self, State, Verdict};
 use crate::client::{Conn, Reply, args};
-use crate::corrupt::{self, Logged};
+use crate::corrupt;
 use crate::daemon::{Setup, Walkvd};
 use crate::powerloss::{self, Manifest};
 use crate::rng::Rng;
 use crate::workload::{self, Effect, Op, Outcome};
 use crate::{Args, Mode, damage};
+
+mod corrupt_step;
+mod summary;
 
 /// What one client has done since its keys were last read.
 #[derive(Default)]
@@ -258,147 +260,6 @@ impl Campaign {
         Ok(())
     }
 
-    /// Corrupt mode, after the kill: damages an acknowledged record above the
-    /// newest snapshot, checks that walkvd refuses, repairs with walkvctl,
-    /// and drops from the clients' histories the operations whose records
-    /// the repair dropped. `false` if walkvd did not refuse or the repair
-    /// failed (the campaign stops: what follows would be guesswork).
-    fn corrupt_and_repair(&mut self) -> Result<bool> {
-        let view = corrupt::read_log(&self.data, &self.wal, self.boundary)?;
-        let mut mappings = Vec::new();
-        for (c, client) in self.clients.iter().enumerate() {
-            let mine: Vec<&Logged> = view.records.iter().filter(|r| r.client == Some(c)).collect();
-            mappings.push(corrupt::offsets_of(&client.ops, &mine).with_context(|| format!("client {c}"))?);
-        }
-        let exact_from = corrupt::exact_from(&mappings, &view.records);
-        let offsets: Vec<Vec<Option<walkv::log::Offset>>> = mappings.into_iter().map(|m| m.offsets).collect();
-        let acked: HashSet<walkv::log::Offset> = self
-            .clients
-            .iter()
-            .zip(&offsets)
-            .flat_map(|(client, offs)| client.ops.iter().zip(offs))
-            .filter(|(op, _)| op.outcome == Outcome::Acked)
-            .filter_map(|(_, o)| *o)
-            .collect();
-        let Some(target) = corrupt::choose(
-            &view,
-            exact_from,
-            &self.wal,
-            &|o| acked.contains(&o),
-            &mut self.rng,
-        )
-        .cloned() else {
-            self.stats.corrupt.skipped += 1;
-            self.boundary = view.end;
-            return Ok(true);
-        };
-        let newest = corrupt::newest_snapshot(&self.data, target.offset, &view.records)?;
-        let must_refuse = newest.as_ref().is_some_and(|n| n.straddles(target.offset));
-        let flipped = corrupt::flip(&target, &mut self.rng)?;
-        self.stats.corrupt.damaged += 1;
-        let what = format!(
-            "record {} at byte {} of {} (flipped byte {})",
-            target.offset,
-            target.position,
-            target.store.display(),
-            flipped.at
-        );
-        let mut daemon = self.spawn()?;
-        let status = daemon.wait_exit(Duration::from_secs(60));
-        let log = daemon.tail();
-        drop(daemon);
-        let name = target.store.file_name().unwrap_or_default().to_string_lossy();
-        let named = log.contains(name.as_ref()) && log.contains(&format!("at byte {}", target.position));
-        if status.and_then(|s| s.code()) != Some(4) || !named {
-            self.corrupt_failure(format!(
-                "walkvd did not refuse to start, naming the store and byte, after damage to {what}: exit {status:?}; its log:\n{log}"
-            ));
-            return Ok(false);
-        }
-        self.stats.corrupt.refused += 1;
-        let repair = match corrupt::repair(&self.walkvctl, &self.data) {
-            Ok(r) => r,
-            Err(err) => {
-                self.corrupt_failure(format!("repair after damage to {what} failed: {err:#}"));
-                return Ok(false);
-            }
-        };
-        if must_refuse || repair.refusal.is_some() {
-            return self.refused_repair(&repair, &flipped, &what, must_refuse, view.end);
-        }
-        if let Some(n) = newest.filter(|n| n.holds_past_cut > 0) {
-            self.corrupt_failure(format!(
-                "the snapshot kept by the repair after damage to {what} holds effects of {} dropped \
-                 records, although its bound {:?} said it could not",
-                n.holds_past_cut, n.bound
-            ));
-        }
-        let Some(cut) = repair.first_dropped else {
-            self.corrupt_failure(format!(
-                "repair after damage to {what} dropped nothing: {repair:?}"
-            ));
-            return Ok(false);
-        };
-        let exact = repair.action == "truncated_corrupt"
-            && cut == target.offset
-            && repair.next_after == Some(view.end)
-            && repair.quarantine.is_some();
-        if exact {
-            self.stats.corrupt.repaired += 1;
-        } else {
-            // Go on with the cut it reported: the check then tells whether
-            // it did what it said.
-            self.corrupt_failure(format!(
-                "repair after damage to {what} reported {repair:?}; expected truncated_corrupt of [{}, {})",
-                target.offset, view.end
-            ));
-        }
-        self.stats.corrupt.records_dropped += repair.next_after.unwrap_or(cut).saturating_sub(cut);
-        for (client, offs) in self.clients.iter_mut().zip(&offsets) {
-            self.stats.corrupt.acked_dropped += corrupt::drop_from(&mut client.ops, offs, cut);
-        }
-        self.boundary = cut;
-        Ok(true)
-    }
-
-    /// A repair that refused, or should have: the newest snapshot's bound
-    /// lies past the cut. A refusal must change nothing; the byte is then
-    /// put back, and walkvd must start with every acknowledged write.
-    fn refused_repair(
-        &mut self,
-        repair: &corrupt::Repair,
-        flipped: &corrupt::Flipped,
-        what: &str,
-        must_refuse: bool,
-        end: walkv::log::Offset,
-    ) -> Result<bool> {
-        let fine = match (&repair.refusal, must_refuse) {
-            (Some(why), true) => why.contains("may hold effects"),
-            _ => false,
-        };
-        if !fine {
-            self.corrupt_failure(format!(
-                "after damage to {what}, the repair was expected to {} (the newest snapshot's bound \
-                 lies past the cut: {must_refuse}); it reported {repair:?}",
-                if must_refuse { "refuse" } else { "cut" }
-            ));
-            return Ok(false);
-        }
-        if repair.quarantine.is_some() || !flipped.still_damaged()? {
-            self.corrupt_failure(format!("the refused repair after damage to {what} changed files"));
-            return Ok(false);
-        }
-        flipped.restore()?;
-        self.stats.corrupt.refused_fuzzy += 1;
-        self.boundary = end;
-        Ok(true)
-    }
-
-    fn corrupt_failure(&mut self, why: String) {
-        self.stats.corrupt.failures += 1;
-        self.stats.notes.push(why);
-    }
-
     /// Kills walkvd while it starts (opening the log, replaying), then
     /// applies the mode's damage. `false` if it failed to start.
     fn crash_during_startup(&mut self) -> Result<bool> {
@@ -555,104 +416,6 @@ impl Campaign {
             client.ops.extend(ops.iter().cloned());
             self.history.extend(ops);
         }
-        Ok(())
-    }
-
-    /// Prints the summary; whether the campaign passed.
-    fn summary(&self) -> bool {
-        let s = &self.stats;
-        let v = &s.verdict;
-        let mut r = s.recovery.clone();
-        r.sort();
-        let pct = |p: usize| {
-            r.get((r.len() * p / 100).min(r.len().saturating_sub(1)))
-                .map_or(0, |d| d.as_millis())
-        };
-        let passed = v.is_clean()
-            && s.failed_restarts == 0
-            && s.corrupt.failures == 0
-            && s.notes.iter().all(|n| !n.starts_with("harness"));
-        println!(
-            "cycles {} (killed during start-up {}), operations {}, acknowledged {}, failed {}, unknown {}",
-            s.cycles, s.startup_kills, s.ops, s.acked, s.failed, s.unknown
-        );
-        println!(
-            "lost {}, phantom {}, partial {}, inconsistent {}, failed restarts {}",
-            v.lost, v.phantom, v.partial, v.inconsistent, s.failed_restarts
-        );
-        if self.args.mode == Mode::Powerloss {
-            println!(
-                "power cuts dropped {} unsynced bytes in {} files and undid {} renames or unlinks",
-                s.cut.bytes_dropped, s.cut.files_cut, s.cut.names_reverted
-            );
-        }
-        if self.args.mode == Mode::Corrupt {
-            let c = &s.corrupt;
-            println!(
-                "corrupt: damaged {} records (skipped {} cycles), refused {}, repaired {}, \
-                 records dropped {}, acknowledged operations dropped {}, corrupt failures {}, \
-                 repairs refused for a snapshot past the cut {}",
-                c.damaged,
-                c.skipped,
-                c.refused,
-                c.repaired,
-                c.records_dropped,
-                c.acked_dropped,
-                c.failures,
-                c.refused_fuzzy
-            );
-        }
-        println!(
-            "segments seen {}, deleted {}, snapshots seen {}",
-            s.stores_seen.len(),
-            s.stores_seen.len().saturating_sub(s.stores_now),
-            s.snapshots_seen.len()
-        );
-        println!(
-            "recovery time: p50 {} ms, p99 {} ms (n={})",
-            pct(50),
-            pct(99),
-            r.len()
-        );
-        for note in &s.notes {
-            println!("note: {note}");
-        }
-        for d in v.details.iter().take(30) {
-            println!("violation: {d}");
-        }
-        if passed {
-            println!("RESULT: PASS");
-        } else {
-            println!(
-                "RESULT: FAIL (seed {}; replay: walkv-crashtest --mode {:?} --seed {} --cycles {} --clients {})",
-                self.seed, self.args.mode, self.seed, self.args.cycles, self.args.clients
-            );
-        }
-        passed
-    }
-
-    fn write_history(&self) -> Result<()> {
-        let path = self
-            .args
-            .history
-            .clone()
-            .unwrap_or_else(|| self.work.join("history.jsonl"));
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        let head = serde_json::json!({
-            "seed": self.seed,
-            "mode": format!("{:?}", self.args.mode).to_lowercase(),
-            "cycles": self.args.cycles,
-            "clients": self.args.clients,
-        });
-        writeln!(out, "{head}")?;
-        for op in &self.history {
-            writeln!(out, "{}", serde_json::to_string(op)?)?;
-        }
-        for d in &self.stats.verdict.details {
-            writeln!(out, "{}", serde_json::json!({ "violation": d }))?;
-        }
-        out.flush()?;
-        println!("history written to {}", display(&path));
         Ok(())
     }
 }
