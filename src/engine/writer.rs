@@ -19,18 +19,19 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use tracing::{error, warn};
+use tracing::error;
 
 use super::Shared;
 use super::command::{Command, Outcome};
-use super::config::{FsyncPolicy, SnapshotStep};
+use super::config::FsyncPolicy;
 use super::effects::{Effects, Pending};
 use super::error::{EngineError, Result};
 use super::mutation::Mutation;
-use super::snapshot::{self, SnapshotInfo};
+use super::snapshot::SnapshotInfo;
 use crate::log::{Log, Offset};
 
 mod fsync;
+mod snapshots;
 use fsync::{FsyncThread, Job, Synced};
 
 /// How often the writer wakes when idle: the everysec fsync, active expiry
@@ -157,79 +158,6 @@ pub struct Writer {
     /// so it would fire again and again.
     logged_at_last_snapshot: u64,
     logged_at_open: u64,
-}
-
-/// The snapshot thread's whole job: write the snapshot, then delete what it
-/// supersedes, in the order that keeps every crash recoverable: the covered
-/// segments (oldest first), then the older snapshots. Runs off the writer
-/// thread: unlinking a large file can take tens of milliseconds, which would
-/// otherwise stall every write queued behind it.
-fn snapshot_and_clean_up(
-    shared: &Shared,
-    offset: Offset,
-    writer: &flume::Sender<Request>,
-) -> Result<SnapshotInfo> {
-    let config = &shared.config;
-    let step = |step| {
-        if let Some(instrument) = &config.instrument {
-            instrument.snapshot_step(step);
-        }
-    };
-    // The writer applies records only between the requests it takes, so
-    // whatever the copy saw was applied before it takes this one.
-    let effects_below = || {
-        let (reply, answer) = oneshot::channel();
-        let gone =
-            || EngineError::SnapshotFailed("the writer stopped before the snapshot was durable".into());
-        writer
-            .send(Request::SnapshotCopied { reply })
-            .map_err(|_| gone())?;
-        let (bound, unsynced) = answer.blocking_recv().map_err(|_| gone())??;
-        if let Some(store) = unsynced {
-            // Earlier segments were synced when they rolled.
-            crate::log::trace::sync_data(&store).map_err(|e| {
-                EngineError::io("fsyncing the log up to a snapshot's bound in", &config.dir, e)
-            })?;
-            if let Some(instrument) = &config.instrument {
-                instrument.after_sync(bound);
-            }
-        }
-        Ok(bound)
-    };
-    let info = snapshot::write(
-        &config.dir,
-        offset,
-        &shared.table,
-        config.clock.now_ms(),
-        effects_below,
-    )?;
-    step(SnapshotStep::Durable);
-    crate::log::remove_segments_below(&config.wal_dir(), offset)?;
-    step(SnapshotStep::SegmentsRemoved);
-    snapshot::remove_older(&config.dir, offset)?;
-    step(SnapshotStep::OlderSnapshotsRemoved);
-    Ok(info)
-}
-
-/// Tells the writer the snapshot thread is done, even if it dies on the way
-/// (a panic drops this, and the writer hears of a failure rather than never).
-struct SnapshotDone(Option<flume::Sender<Request>>);
-
-impl SnapshotDone {
-    fn send(mut self, result: Result<SnapshotInfo>) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(Request::SnapshotDone(result));
-        }
-    }
-}
-
-impl Drop for SnapshotDone {
-    fn drop(&mut self) {
-        if let Some(tx) = self.0.take() {
-            let stopped = EngineError::SnapshotFailed("the snapshot thread stopped".into());
-            let _ = tx.send(Request::SnapshotDone(Err(stopped)));
-        }
-    }
 }
 
 impl Writer {
@@ -503,23 +431,6 @@ impl Writer {
         self.start_requested_snapshots();
     }
 
-    /// Starts the snapshots asked for whose commands are all applied (a
-    /// second one while one runs is refused, as always).
-    fn start_requested_snapshots(&mut self) {
-        // Fenced, nothing more is applied: each is answered with the fence.
-        let applied_end = match self.shared.fenced.get() {
-            Some(_) => Offset::MAX,
-            None => self.applied_end,
-        };
-        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.requested_snapshots)
-            .into_iter()
-            .partition(|(after, _)| *after <= applied_end);
-        self.requested_snapshots = waiting;
-        for (_, reply) in ready {
-            self.start_snapshot(reply);
-        }
-    }
-
     /// Appends the batch; makes it durable now, or starts its fsync on the
     /// fsync thread, as the policy says.
     fn write_batch(&mut self, first: Option<Offset>) -> Result<Durability> {
@@ -605,21 +516,6 @@ impl Writer {
         Ok(())
     }
 
-    /// Where the records applied so far end, and a handle to fdatasync
-    /// them through if they may not all be durable. Under `always` they
-    /// are (a batch in flight is not applied; the batch being assembled is
-    /// not even appended).
-    fn snapshot_bound(&mut self) -> Result<(Offset, Option<std::fs::File>)> {
-        if let Some(err) = self.fenced_error() {
-            return Err(err);
-        }
-        let unsynced = match self.unsynced {
-            true => Some(self.log.active_store_handle()?),
-            false => None,
-        };
-        Ok((self.applied_end, unsynced))
-    }
-
     /// After a failed write or fsync nothing of the batch is applied or
     /// acknowledged, and no later write is accepted: the caller cannot know
     /// what reached the disk, and retrying an fsync can report success for
@@ -687,119 +583,6 @@ impl Writer {
     /// Bytes logged so far, counting what the log held at open.
     fn logged(&self) -> u64 {
         self.logged_at_open + self.log.stats().bytes_written
-    }
-
-    fn snapshot_due(&self) -> bool {
-        let min_log_bytes = self.shared.snapshot_min_log_bytes.load(Ordering::Relaxed);
-        let log_percent = self.shared.snapshot_log_percent.load(Ordering::Relaxed);
-        let log_bytes = self.logged() - self.logged_at_last_snapshot;
-        !self.snapshot_running
-            && self.requested_snapshots.is_empty()
-            && min_log_bytes > 0
-            && log_bytes >= min_log_bytes
-            && log_bytes.saturating_mul(100) >= self.last_snapshot_bytes.saturating_mul(log_percent)
-    }
-
-    /// Starts a snapshot in its own thread. Everything below its offset is
-    /// fsynced first, whatever the policy, so the snapshot never covers a
-    /// record that a crash could still take from the log.
-    fn start_snapshot(&mut self, reply: Option<oneshot::Sender<Result<SnapshotInfo>>>) {
-        if self.snapshot_running {
-            if let Some(reply) = reply {
-                let _ = reply.send(Err(EngineError::SnapshotInProgress));
-            }
-            return;
-        }
-        if let Some(err) = self.fenced_error() {
-            if let Some(reply) = reply {
-                let _ = reply.send(Err(err));
-            }
-            return;
-        }
-        // Everything below the snapshot's offset must be durable before the
-        // snapshot is: the snapshot thread fdatasyncs the active store through
-        // its own handle (earlier segments were synced when they rolled), so
-        // writes do not wait for that flush.
-        let active_store = match self.log.active_store_handle() {
-            Ok(file) => file,
-            Err(err) => {
-                self.fence(err.into());
-                return;
-            }
-        };
-        let Some(tx) = self.tx.upgrade() else { return };
-        // Not the log's end: a batch in flight is appended but not applied,
-        // and the copy must hold every record below its offset.
-        let offset = self.applied_end;
-        self.logged_at_last_snapshot = self.logged();
-        let shared = self.shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("walkv-snapshot".into())
-            .spawn(move || {
-                let done = SnapshotDone(Some(tx.clone()));
-                let result = crate::log::trace::sync_data(&active_store)
-                    .map_err(|e| {
-                        EngineError::io("fsyncing the log before a snapshot in", &shared.config.dir, e)
-                    })
-                    .and_then(|()| snapshot_and_clean_up(&shared, offset, &tx));
-                done.send(result);
-            });
-        match spawned {
-            Ok(handle) => {
-                self.snapshot_thread = Some(handle);
-                self.snapshot_running = true;
-                self.shared.snapshot_running.store(true, Ordering::Relaxed);
-                self.snapshot_waiters.extend(reply);
-            }
-            Err(e) => {
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(EngineError::io(
-                        "spawning snapshot thread for",
-                        &self.shared.config.dir,
-                        e,
-                    )));
-                }
-            }
-        }
-    }
-
-    /// The snapshot is durable: delete the segments and the snapshots it
-    /// supersedes, in that order (see [`super::recover`] for why any crash
-    /// in between is harmless).
-    /// The snapshot thread is done: its file is durable and the segments and
-    /// snapshots it supersedes are deleted (or it failed). The log drops its
-    /// handles on those segments; a failed unlink or fsync fences.
-    fn finish_snapshot(&mut self, result: Result<SnapshotInfo>) {
-        // It has sent its result and is about to exit (or unwinding a panic).
-        if let Some(handle) = self.snapshot_thread.take() {
-            let _ = handle.join();
-        }
-        if let Ok(info) = &result {
-            self.log.forget_below(info.offset);
-        }
-        if let Err(err @ (EngineError::Io { .. } | EngineError::Log(_))) = &result {
-            self.fence(EngineError::SnapshotFailed(err.to_string()));
-        }
-        self.snapshot_running = false;
-        self.shared.snapshot_running.store(false, Ordering::Relaxed);
-        match &result {
-            Ok(info) => {
-                self.last_snapshot_bytes = info.bytes;
-                *self
-                    .shared
-                    .last_snapshot
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = Some(info.clone());
-            }
-            Err(err) => warn!(error = %err, "snapshot failed"),
-        }
-        self.publish_stats();
-        for waiter in self.snapshot_waiters.drain(..) {
-            let _ = waiter.send(match &result {
-                Ok(info) => Ok(info.clone()),
-                Err(err) => Err(EngineError::SnapshotFailed(err.to_string())),
-            });
-        }
     }
 
     pub fn publish_stats(&self) {
