@@ -96,8 +96,7 @@ pub async fn execute(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> 
         .count_command(&name, started.elapsed().as_micros() as u64);
     // CLIENT REPLY: decided after the command ran, since it may be the
     // CLIENT REPLY ON that turns replies back on.
-    let silent = session.replies_off || session.skip_this_reply;
-    session.skip_this_reply = std::mem::take(&mut session.skip_next_reply);
+    let silent = silenced(session);
     match action {
         Action::Reply(_) if silent => Action::Reply(Reply::Nothing),
         Action::ReplyAndClose(_) if silent => Action::ReplyAndClose(Reply::Nothing),
@@ -105,9 +104,14 @@ pub async fn execute(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> 
     }
 }
 
-/// The subcommand of a container command (`CLIENT ID`), upper case, once the
-/// [`catalog`] knows it and its number of arguments is right; else Redis's
-/// error.
+/// Whether this command's reply is suppressed (`CLIENT REPLY OFF`, or a
+/// `SKIP` for it), passing a `SKIP` asked for the next command on to it.
+fn silenced(session: &mut Session) -> bool {
+    let silent = session.replies_off || session.skip_this_reply;
+    session.skip_this_reply = std::mem::take(&mut session.skip_next_reply);
+    silent
+}
+
 /// Writes that may be queued behind one another without waiting for the
 /// replies before them: plain writes whose plan reads nothing from the
 /// table (the writer computes them, in queue order, against the latest
@@ -168,8 +172,7 @@ pub enum Started {
 pub async fn start_write(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> Started {
     let name = String::from_utf8_lossy(&args[0].to_ascii_uppercase()).into_owned();
     let started = std::time::Instant::now();
-    let silent = session.replies_off || session.skip_this_reply;
-    session.skip_this_reply = std::mem::take(&mut session.skip_next_reply);
+    let silent = silenced(session);
     let silence = |reply: Reply| Action::Reply(if silent { Reply::Nothing } else { reply });
     let plan = strings::plan(ctx, &name, &args).or_else(|| keys::plan(ctx, &name, &args));
     let reply = match plan {
@@ -207,6 +210,9 @@ impl InFlight {
     }
 }
 
+/// The subcommand of a container command (`CLIENT ID`), upper case, once the
+/// [`catalog`] knows it and its number of arguments is right; else Redis's
+/// error.
 pub fn subcommand(container: &str, args: &[Bytes]) -> Result<String, Reply> {
     let Some(given) = args.get(1) else {
         return Err(args::wrong_arity(container));

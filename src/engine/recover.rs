@@ -203,7 +203,7 @@ fn load_newest_snapshot(
     })
 }
 
-/// At most this many keys' room is reserved before replay (about 70 MB of
+/// At most this many keys' room is reserved before replay (about 40 MB of
 /// slots at most, used or not).
 const REPLAY_RESERVE_CAP: u64 = 4 << 20;
 
@@ -225,7 +225,7 @@ fn replay(log: &Log, from: Offset, table: &Table, progress: &LoadProgress) -> Re
     let (mut records, mut bytes, mut published_bytes) = (0u64, 0u64, 0u64);
     // Room for one key per record to replay, capped: rehashing as the table
     // grows was a large part of replay, and the cap bounds what a log of
-    // overwrites to few keys leaves unused (17 bytes a slot).
+    // overwrites to few keys leaves unused (9 bytes a slot).
     let to_replay = log.next_offset().saturating_sub(from);
     table.reserve(to_replay.min(REPLAY_RESERVE_CAP) as usize);
     std::thread::scope(|scope| -> Result<()> {

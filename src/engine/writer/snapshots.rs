@@ -208,9 +208,6 @@ impl Writer {
         }
     }
 
-    /// The snapshot is durable: delete the segments and the snapshots it
-    /// supersedes, in that order (see [`super::recover`] for why any crash
-    /// in between is harmless).
     /// The snapshot thread is done: its file is durable and the segments and
     /// snapshots it supersedes are deleted (or it failed). The log drops its
     /// handles on those segments; a failed unlink or fsync fences.
