@@ -274,7 +274,9 @@ fn spawn_supervision(
         );
         let (notifier, state, shutdown) = (notifier.clone(), state.clone(), shutdown.clone());
         tokio::spawn(async move {
-            let probe = || supervise::engine_answers(&state, interval);
+            // Half the interval: a probe, then the sleep, so pings stay
+            // within 1.5 intervals (three quarters of WatchdogSec) apart.
+            let probe = || supervise::engine_answers(&state, interval / 2);
             supervise::watchdog(&notifier, interval, shutdown, probe).await;
         });
     }

@@ -131,7 +131,7 @@ fn load_newest_snapshot(
         if *offset > log.next_offset() {
             return Err(EngineError::Corruption {
                 file: path.clone(),
-                offset: 16,
+                offset: snapshot::OFFSET_AT,
                 reason: format!(
                     "snapshot covers the log up to offset {offset} but the log ends at {}",
                     log.next_offset()
@@ -154,7 +154,7 @@ fn load_newest_snapshot(
                 {
                     // Made durable only after the log was, up to `e`: the
                     // log lost records a client may have been answered for.
-                    let trailer_e = std::fs::metadata(path).map_or(0, |m| m.len().saturating_sub(12));
+                    let trailer_e = std::fs::metadata(path).map_or(0, |m| snapshot::bound_at(m.len()));
                     return Err(EngineError::Corruption {
                         file: path.clone(),
                         offset: trailer_e,

@@ -51,6 +51,14 @@ const PREFIX: &str = "snapshot-";
 const ENTRY_TAG: u8 = 1;
 const END_TAG: u8 = 0xFF;
 const HEADER_BYTES: usize = 32;
+/// Where the header states the snapshot's offset `S`.
+pub const OFFSET_AT: u64 = 16;
+
+/// Where a version 2 snapshot of `len` bytes states its bound `E` (the
+/// trailer's last fields: `E`, then the CRC).
+pub fn bound_at(len: u64) -> u64 {
+    len.saturating_sub(12)
+}
 /// How much of a snapshot is handed to writeback at a time (see `write`).
 const WRITEBACK_BYTES: u64 = 1 << 20;
 

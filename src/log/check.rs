@@ -192,8 +192,6 @@ pub struct LogCheck {
     /// `live` only: the last store's torn ending (file, position), taken for
     /// an append in flight.
     pub in_flight: Option<(PathBuf, u64)>,
-    /// `live` only: stores removed by their owner while the check ran.
-    pub vanished: Vec<PathBuf>,
 }
 
 impl LogCheck {
@@ -585,10 +583,8 @@ fn check_segment(
     let path = store_path(dir, base);
     let scanned = match read_store(&path, base, seg, is_last, opts) {
         Ok(scanned) => scanned,
-        Err(LogError::Io { .. }) if opts.live && !path.exists() => {
-            out.vanished.push(path);
-            return Ok(None);
-        }
+        // `live`: removed by its owner while the check ran.
+        Err(LogError::Io { .. }) if opts.live && !path.exists() => return Ok(None),
         Err(e) => return Err(e),
     };
     let (mut segment, damage) = scanned;

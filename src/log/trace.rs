@@ -2,7 +2,7 @@
 //! harness (`walkv-crashtest`, see `docs/crash-testing.md`).
 //!
 //! Without the cargo features `durability-trace` and `fault-injection` (the
-//! default, and every release build) every function here is the plain
+//! default, and every shipped build) every function here is the plain
 //! system call it wraps, or nothing at all: the hooks cost nothing and change
 //! nothing.
 //!
@@ -39,6 +39,14 @@ use std::path::Path;
 pub const TRACE_ENV: &str = "WALKVD_DURABILITY_TRACE";
 /// Names the injected faults (`fault-injection` builds only).
 pub const FAULT_ENV: &str = "WALKVD_FAULT";
+
+/// Where unlinked files' bytes are kept beside the trace file `trace`:
+/// `<trace>.graveyard/` (the harness reads it back).
+pub fn graveyard_of(trace: &std::path::Path) -> std::path::PathBuf {
+    let mut graveyard = trace.as_os_str().to_owned();
+    graveyard.push(".graveyard");
+    std::path::PathBuf::from(graveyard)
+}
 
 /// fdatasync through `file`, recorded with the length it covers (taken
 /// before the sync: another thread may append meanwhile).
@@ -152,9 +160,7 @@ mod on {
             .get_or_init(|| {
                 let path = PathBuf::from(std::env::var_os(super::TRACE_ENV)?);
                 let file = OpenOptions::new().create(true).append(true).open(&path).ok()?;
-                let mut graveyard = path.into_os_string();
-                graveyard.push(".graveyard");
-                let graveyard = PathBuf::from(graveyard);
+                let graveyard = super::graveyard_of(&path);
                 std::fs::create_dir_all(&graveyard).ok()?;
                 Some(Trace {
                     file: Mutex::new(file),

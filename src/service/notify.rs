@@ -92,7 +92,8 @@ fn watchdog_interval_from(usec: &str, pid: Option<&str>, own_pid: u32) -> Option
         return None;
     }
     let usec: u64 = usec.parse().ok().filter(|&u| u > 0)?;
-    Some(Duration::from_micros(usec / 2))
+    // At least 1 ms: a tiny value must not turn the watchdog into a busy loop.
+    Some(Duration::from_micros(usec / 2).max(Duration::from_millis(1)))
 }
 
 /// `CLOCK_MONOTONIC` in microseconds: the clock systemd compares against.
@@ -158,6 +159,11 @@ mod tests {
         );
         assert_eq!(watchdog_interval_from("2000000", Some("8"), 7), None);
         assert_eq!(watchdog_interval_from("0", None, 7), None);
+        assert_eq!(
+            watchdog_interval_from("1", None, 7),
+            Some(Duration::from_millis(1)),
+            "a tiny value is floored, not a busy loop"
+        );
         assert_eq!(watchdog_interval_from("soon", None, 7), None);
     }
 }

@@ -134,7 +134,7 @@ impl Campaign {
             ),
         ];
         if let Some(fault) = &args.fault {
-            env.push(("WALKVD_FAULT".to_string(), fault.clone()));
+            env.push((walkv::log::trace::FAULT_ENV.to_string(), fault.clone()));
         }
         // Absolute: walkvd runs in the working directory.
         let walkvd = std::path::absolute(args.walkvd.clone().unwrap_or_else(|| sibling("walkvd")))?;
@@ -207,7 +207,10 @@ impl Campaign {
         if matches!(self.args.mode, Mode::Powerloss | Mode::Torn) {
             let trace = self.work.join(format!("trace-{}.log", self.runs));
             let manifest = powerloss::manifest(&self.dirs())?;
-            extra.push(("WALKVD_DURABILITY_TRACE".to_string(), trace.display().to_string()));
+            extra.push((
+                walkv::log::trace::TRACE_ENV.to_string(),
+                trace.display().to_string(),
+            ));
             self.traced = Some((trace, manifest));
         }
         Walkvd::spawn(&self.setup, &extra)

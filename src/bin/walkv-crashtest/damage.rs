@@ -27,7 +27,7 @@ pub fn last_store(wal: &Path) -> Option<PathBuf> {
 pub fn tear_tail(wal: &Path, trace: &Path, start: &Manifest, rng: &mut Rng) -> Result<String> {
     let events = powerloss::read_trace(trace)?;
     let lens = powerloss::synced_lens(start, &events);
-    let _ = std::fs::remove_dir_all(powerloss::graveyard_of(trace));
+    let _ = std::fs::remove_dir_all(walkv::log::trace::graveyard_of(trace));
     let _ = std::fs::remove_file(trace);
     let Some(store) = last_store(wal) else {
         return Ok("no store yet".into());

@@ -208,7 +208,7 @@ pub fn simulate(trace: &Path, start: &Manifest, dirs: &[PathBuf], work: &Path, r
     let events = read_trace(trace)?;
     let lens = synced_lens(start, &events);
     let (durable, names_reverted) = durable_names(start, &events, rng);
-    let graveyard = graveyard_of(trace);
+    let graveyard = walkv::log::trace::graveyard_of(trace);
 
     // Where each inode's bytes are now: its current name or the graveyard.
     let mut content: HashMap<u64, PathBuf> = HashMap::new();
@@ -251,12 +251,6 @@ pub fn simulate(trace: &Path, start: &Manifest, dirs: &[PathBuf], work: &Path, r
     }
     let _ = fs::remove_file(trace);
     Ok(cut)
-}
-
-pub fn graveyard_of(trace: &Path) -> PathBuf {
-    let mut g = trace.as_os_str().to_owned();
-    g.push(".graveyard");
-    PathBuf::from(g)
 }
 
 /// Cuts `path` back to `target` bytes, the durable length; for a store,

@@ -35,7 +35,6 @@ pub struct Finding {
 pub enum SnapState {
     Intact {
         keys: u64,
-        created_ms: u64,
         /// `E`: it holds effects of no record at or after this offset
         /// (`None`: a version 1 file, which did not record it).
         effects_below: Option<Offset>,
@@ -182,7 +181,6 @@ fn check_snapshots(
             match snapshot::verify(&path, offset) {
                 Ok(Ok(loaded)) => SnapState::Intact {
                     keys: loaded.keys,
-                    created_ms: loaded.created_ms,
                     effects_below: loaded.effects_below,
                 },
                 Ok(Err(damage)) => SnapState::Damaged {
@@ -216,7 +214,7 @@ fn check_snapshots(
             ),
             SnapState::Intact { .. } if s.beyond_log => (
                 "snapshot_beyond_log",
-                16,
+                snapshot::OFFSET_AT,
                 format!(
                     "snapshot covers the log up to offset {} but the log ends at {at_least}{end}",
                     s.offset
@@ -231,7 +229,7 @@ fn check_snapshots(
                 ..
             } if *e > end && !live => (
                 "snapshot_effects_beyond_log",
-                s.bytes.saturating_sub(12),
+                snapshot::bound_at(s.bytes),
                 format!(
                     "snapshot holds effects of records up to offset {e} but the log ends at \
                      {at_least}{end}: records {end}..{e} are missing"

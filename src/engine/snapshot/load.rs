@@ -100,7 +100,7 @@ fn read_entries(
     let offset = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
     if offset != expected {
         return Err(Damage {
-            offset: 16,
+            offset: super::OFFSET_AT,
             reason: format!("header says offset {offset}, the name {expected}"),
         });
     }

@@ -4,6 +4,7 @@
 use std::io::Write as _;
 
 use anyhow::Result;
+use clap::ValueEnum as _;
 
 use super::{Campaign, display};
 use crate::Mode;
@@ -75,8 +76,21 @@ impl Campaign {
             println!("RESULT: PASS");
         } else {
             println!(
-                "RESULT: FAIL (seed {}; replay: walkv-crashtest --mode {:?} --seed {} --cycles {} --clients {})",
-                self.seed, self.args.mode, self.seed, self.args.cycles, self.args.clients
+                "RESULT: FAIL (seed {}; replay: walkv-crashtest --mode {} --seed {} --cycles {} --clients {} \
+                 --max-run-ms {}{})",
+                self.seed,
+                self.args
+                    .mode
+                    .to_possible_value()
+                    .map_or_else(String::new, |v| v.get_name().to_string()),
+                self.seed,
+                self.args.cycles,
+                self.args.clients,
+                self.args.max_run_ms,
+                self.args
+                    .walkvd
+                    .as_deref()
+                    .map_or_else(String::new, |w| format!(" --walkvd {}", display(w)))
             );
         }
         passed
