@@ -121,6 +121,32 @@ fn kill_campaign_loses_nothing() {
     assert_eq!(run.figure("lost"), 0, "{}", run.out);
 }
 
+/// Under `everysec` and `no` a write runs on the connection's thread and is
+/// acknowledged after its write(2): a process crash must still lose none.
+#[test]
+fn kill_campaign_loses_nothing_under_everysec_and_no() {
+    let _one = serial();
+    for (fsync, seed) in [("everysec", 102), ("no", 103)] {
+        let walkvd = Path::new(env!("CARGO_BIN_EXE_walkvd"));
+        let run = campaign("kill", walkvd, 8, seed, &["--fsync", fsync]);
+        assert_clean(&run);
+        assert_eq!(run.figure("lost"), 0, "{fsync}: {}", run.out);
+    }
+}
+
+#[test]
+fn crash_harness_refuses_a_lax_policy_where_power_is_cut() {
+    let run = campaign(
+        "torn",
+        Path::new(env!("CARGO_BIN_EXE_walkvd")),
+        1,
+        1,
+        &["--fsync", "no"],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.out);
+    assert!(run.out.contains("only with --mode kill"), "{}", run.out);
+}
+
 #[test]
 fn powerloss_campaign_loses_nothing() {
     let walkvd = instrumented_walkvd();

@@ -1,6 +1,7 @@
 //! The engine's durability promises under `fsync = always`: acknowledgement
 //! only after the covering fsync (with group commit), no reader seeing an
-//! unsynced value, expiry that replay cannot undo, and fencing on disk full.
+//! unsynced value, expiry that replay cannot undo, and fencing on disk full;
+//! and under `everysec`, an fsync that never holds up a write.
 
 mod common;
 #[path = "common/tmpfs.rs"]
@@ -131,6 +132,40 @@ fn a_value_is_invisible_until_its_fsync_returned() {
     assert_eq!(seen.1, vec![Some(b("old"))]);
     assert_eq!(writer.join().unwrap(), Outcome::Ok);
     assert_eq!(engine.get(b"k"), Some(b("new")), "visible once acknowledged");
+}
+
+/// Under `everysec` the once-a-second fsync runs on the writer thread
+/// without the writer's lock: a disk slow to sync stalls no write, and what
+/// was written is visible at once (the policy promises a process crash loses
+/// nothing acknowledged, not a power cut).
+#[test]
+fn an_everysec_fsync_that_hangs_stalls_no_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let (gate, reached_rx, release_tx) = Gate::new(0);
+    let mut cfg = config(dir.path(), &now);
+    cfg.fsync = walkv::engine::FsyncPolicy::EverySec;
+    cfg.instrument = Some(gate);
+    let engine = Arc::new(Engine::open(cfg).unwrap());
+    engine.execute_blocking(set("first", "v")).unwrap();
+    reached_rx.recv().unwrap(); // a second on, the fsync started and is held
+    let (done_tx, done_rx) = mpsc::channel();
+    let writer = {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            for i in 0..100 {
+                engine.execute_blocking(set(&format!("k{i}"), "v")).unwrap();
+            }
+            done_tx.send(()).unwrap();
+        })
+    };
+    let finished = done_rx.recv_timeout(Duration::from_secs(10));
+    let seen = engine.get(b"k99");
+    release_tx.send(()).unwrap();
+    assert!(finished.is_ok(), "writes waited for a hung everysec fsync");
+    assert_eq!(seen, Some(b("v")));
+    writer.join().unwrap();
+    engine.close().unwrap();
 }
 
 /// The watchdog's probe: a writer wedged in an fsync does not answer a ping,

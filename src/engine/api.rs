@@ -1,5 +1,6 @@
-//! [`Engine`]: the handle the server holds. Writes go to the writer thread
-//! and are awaited; reads go straight to the table.
+//! [`Engine`]: the handle the server holds. Under `always` writes go to the
+//! writer thread and are awaited; under `everysec` and `no` they run on the
+//! caller's thread under the writer's lock. Reads go straight to the table.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -10,11 +11,12 @@ use tokio::sync::oneshot;
 
 use super::command::{Command, Outcome, WatchToken};
 use super::config::EngineConfig;
+use super::config::FsyncPolicy;
 use super::error::{EngineError, Result};
 use super::recover::{self, LoadProgress, RecoveryReport};
 use super::snapshot::SnapshotInfo;
 use super::table::{Entry, Lookup, Table};
-use super::writer::{Ack, Request, Writer};
+use super::writer::{self, Ack, Locked, Request, Writer};
 use crate::log::{LogStats, Offset};
 
 /// State shared by the handle, the writer thread and the snapshot thread.
@@ -42,15 +44,41 @@ pub struct Shared {
     lock: Mutex<Option<std::fs::File>>,
 }
 
-/// A write queued by [`Engine::enqueue`]; its answer comes once it is
+/// A write started by [`Engine::enqueue`]; its answer comes once it is
 /// durable (per the fsync policy) and applied.
-#[derive(Debug)]
-pub struct PendingAck(oneshot::Receiver<Result<Ack>>);
+pub struct PendingAck(AckState);
+
+enum AckState {
+    /// In the writer thread's queue (`always`).
+    Queued(oneshot::Receiver<Result<Ack>>),
+    /// Not run yet (`everysec`, `no`): [`Engine::run_deferred`] runs those
+    /// of a pipeline as one batch; [`PendingAck::wait`] runs it alone.
+    Deferred(Command, Arc<Locked>),
+    Ran(Result<Ack>),
+}
 
 impl PendingAck {
     pub async fn wait(self) -> Result<Ack> {
-        self.0.await.map_err(|_| EngineError::Closed)?
+        match self.0 {
+            AckState::Queued(answer) => answer.await.map_err(|_| EngineError::Closed)?,
+            AckState::Deferred(command, writer) => run_now(&writer, [command]).pop().expect("one answer"),
+            AckState::Ran(answer) => answer,
+        }
     }
+}
+
+/// Runs `commands` on this thread under the writer's lock, one answer each.
+fn run_now<const N: usize>(writer: &Locked, commands: [Command; N]) -> Vec<Result<Ack>> {
+    run_all(writer, commands.into_iter())
+}
+
+fn run_all(writer: &Locked, commands: impl ExactSizeIterator<Item = Command>) -> Vec<Result<Ack>> {
+    let mut answers = Vec::with_capacity(commands.len());
+    match writer::lock(writer).as_mut() {
+        Some(w) => w.execute_now(commands, &mut answers),
+        None => answers.extend(commands.map(|_| Err(EngineError::Closed))),
+    }
+    answers
 }
 
 /// The log's figures, for `INFO`.
@@ -75,7 +103,12 @@ pub enum KeyExpiry {
 pub struct Engine {
     shared: Arc<Shared>,
     tx: flume::Sender<Request>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    writer: Arc<Locked>,
+    /// Whether writes run on the caller's thread: not under `always`, whose
+    /// group commit needs the writer thread to gather a batch while the
+    /// previous one is fsynced.
+    direct: bool,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Engine {
@@ -113,14 +146,18 @@ impl Engine {
             last_snapshot_bytes,
         );
         writer.publish_stats(); // so the stats are right from the first call
+        let writer = Arc::new(Mutex::new(Some(writer)));
+        let thread_writer = writer.clone();
         let handle = std::thread::Builder::new()
             .name("walkv-writer".into())
-            .spawn(move || writer.run())
+            .spawn(move || writer::run(thread_writer))
             .map_err(|e| EngineError::io("spawning writer thread for", &config.dir, e))?;
         Ok(Engine {
             shared,
             tx,
-            writer: Mutex::new(Some(handle)),
+            writer,
+            direct: config.fsync != FsyncPolicy::Always,
+            writer_thread: Mutex::new(Some(handle)),
         })
     }
 
@@ -129,13 +166,19 @@ impl Engine {
     /// Runs a write command and waits (without blocking the thread) until it
     /// is durable per the fsync policy and visible. Under `always` that is
     /// queueing + one batch's compute + one write + one fdatasync: typically
-    /// well under a millisecond, unbounded if the disk stalls.
+    /// well under a millisecond, unbounded if the disk stalls. Under
+    /// `everysec` and `no` it runs here, under the writer's lock: a compute,
+    /// one write(2) and the apply, microseconds, unless write(2) itself
+    /// blocks (the kernel throttling a flood of dirty pages).
     pub async fn execute(&self, command: Command) -> Result<Outcome> {
         Ok(self.submit(command).await?.outcome)
     }
 
     /// As [`Engine::execute`], also telling which log record was written.
     pub async fn submit(&self, command: Command) -> Result<Ack> {
+        if self.direct {
+            return run_now(&self.writer, [command]).pop().expect("one answer");
+        }
         self.enqueue(command).await?.wait().await
     }
 
@@ -143,8 +186,12 @@ impl Engine {
     /// waiting for its answer: a connection submits every write of a
     /// pipeline this way, so they share one fsync, then awaits the answers
     /// in order. Writes are computed in the order they are queued. Waits
-    /// only while the writer's queue is full.
+    /// only while the writer's queue is full. Under `everysec` and `no` the
+    /// write is only kept: [`Engine::run_deferred`] (or the wait) runs it.
     pub async fn enqueue(&self, command: Command) -> Result<PendingAck> {
+        if self.direct {
+            return Ok(PendingAck(AckState::Deferred(command, self.writer.clone())));
+        }
         let (reply, answer) = oneshot::channel();
         let request = Request::Execute {
             command,
@@ -154,7 +201,32 @@ impl Engine {
             .send_async(request)
             .await
             .map_err(|_| EngineError::Closed)?;
-        Ok(PendingAck(answer))
+        Ok(PendingAck(AckState::Queued(answer)))
+    }
+
+    /// Runs the writes among `acks` that [`Engine::enqueue`] kept, in order,
+    /// as one batch with one write(2); each then has its answer at once.
+    pub fn run_deferred<'a>(&self, acks: impl IntoIterator<Item = &'a mut PendingAck>) {
+        let mut deferred: Vec<&mut PendingAck> = acks
+            .into_iter()
+            .filter(|ack| matches!(ack.0, AckState::Deferred(..)))
+            .collect();
+        if deferred.is_empty() {
+            return;
+        }
+        let commands = deferred.iter_mut().map(|ack| {
+            match std::mem::replace(&mut ack.0, AckState::Ran(Err(EngineError::Closed))) {
+                AckState::Deferred(command, _) => command,
+                _ => unreachable!("filtered above"),
+            }
+        });
+        let commands: Vec<Command> = commands.collect();
+        for (ack, answer) in deferred
+            .into_iter()
+            .zip(run_all(&self.writer, commands.into_iter()))
+        {
+            ack.0 = AckState::Ran(answer);
+        }
     }
 
     /// As [`Engine::execute`], blocking the calling thread. Never call it on
@@ -164,6 +236,9 @@ impl Engine {
     }
 
     pub fn submit_blocking(&self, command: Command) -> Result<Ack> {
+        if self.direct {
+            return run_now(&self.writer, [command]).pop().expect("one answer");
+        }
         let (reply, answer) = oneshot::channel();
         let request = Request::Execute {
             command,
@@ -247,7 +322,12 @@ impl Engine {
             .send(Request::Close { reply })
             .map_err(|_| EngineError::Closed)?;
         let result = answer.blocking_recv().map_err(|_| EngineError::Closed)?;
-        if let Some(handle) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(handle) = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             let _ = handle.join();
         }
         // The writer has closed the log (and waited for a running snapshot):
@@ -404,7 +484,12 @@ impl Drop for Engine {
     fn drop(&mut self) {
         let (tx, _) = flume::bounded(1);
         drop(std::mem::replace(&mut self.tx, tx));
-        if let Some(handle) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(handle) = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             let _ = handle.join();
         }
     }

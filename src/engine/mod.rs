@@ -39,13 +39,23 @@
 //! command that writes nothing but read the overlay (a `SET NX` that finds
 //! the key) is answered only once what it read is applied.
 //!
+//! Under `everysec` and `no` nothing waits for an fsync, so a write runs on
+//! the caller's thread, under the writer's lock: computed, appended with
+//! one write(2), then applied, in that order, so the table again holds only
+//! what the policy promises to keep. The everysec fsync runs on the writer
+//! thread, outside that lock.
+//!
 //! # Blocking
 //!
 //! - Reads ([`Engine::get`] and friends) take one shard's lock for a hash
 //!   lookup: microseconds, never I/O, never held across `.await`.
 //! - [`Engine::execute`] and [`Engine::snapshot`] are `async` and suspend,
-//!   never block, while the writer works. Their `_blocking` twins block the
-//!   calling thread and must not run on an async worker.
+//!   never block, while the writer works; except that under `everysec` and
+//!   `no` a write runs in place, holding the writer's lock for its compute
+//!   and one write(2): microseconds, unless the kernel throttles write(2)
+//!   under a flood of dirty pages (Redis's event loop blocks there too).
+//!   Their `_blocking` twins block the calling thread and must not run on
+//!   an async worker.
 //! - [`Engine::open`] blocks for the replay (seconds for millions of keys) and
 //!   [`Engine::close`] for one fsync: call them from a blocking thread.
 //!

@@ -13,9 +13,16 @@
 //! batch and starts its fsync before it applies and answers the one just
 //! made durable, so the disk is kept busy and the work per command overlaps
 //! it. Only one batch is in flight, and nothing is appended while it is.
+//!
+//! Under `everysec` and `no` there is no fsync to overlap, and the hand-off
+//! to this thread and back cost more than the work itself (two wake-ups,
+//! often two context switches, per batch). So callers take the writer's lock
+//! and run their commands on their own thread ([`Writer::execute_now`]);
+//! this thread keeps the ticks (the everysec fsync, made without the lock),
+//! snapshots, lazy expiry, pings and close.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -44,6 +51,15 @@ const TICK: Duration = Duration::from_millis(100);
 const EXPIRY_SHARDS_PER_STEP: usize = 16;
 const EXPIRY_MAX_SHARDS_PER_TICK: usize = 256;
 const EXPIRY_BUDGET: Duration = Duration::from_millis(1);
+
+/// The writer behind the lock its thread takes for each thing it does, and
+/// that callers under `everysec` and `no` take to run their commands on
+/// their own thread ([`Writer::execute_now`]). `None` once closed.
+pub type Locked = Mutex<Option<Writer>>;
+
+pub fn lock(writer: &Locked) -> MutexGuard<'_, Option<Writer>> {
+    writer.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// What a caller gets back for a command.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,8 +97,31 @@ pub enum Request {
 }
 
 struct Waiting {
-    reply: Option<oneshot::Sender<Result<Ack>>>,
+    reply: ReplyTo,
     answer: Result<Ack>,
+}
+
+/// Where a command's answer goes.
+enum ReplyTo {
+    /// Fire-and-forget work (lazy expiry).
+    Nobody,
+    /// A caller waiting on the queue's answer.
+    Caller(oneshot::Sender<Result<Ack>>),
+    /// A caller holding the writer's lock ([`Writer::execute_now`]), in
+    /// [`Writer::direct_answers`].
+    Direct,
+}
+
+impl ReplyTo {
+    fn send(self, answer: Result<Ack>, direct_answers: &mut Vec<Result<Ack>>) {
+        match self {
+            ReplyTo::Nobody => {}
+            ReplyTo::Caller(reply) => {
+                let _ = reply.send(answer);
+            }
+            ReplyTo::Direct => direct_answers.push(answer),
+        }
+    }
 }
 
 /// What the writer wakes up for.
@@ -126,6 +165,9 @@ pub struct Writer {
     mutations: Vec<(Offset, Mutation)>,
     /// Under `always`: the batch being fsynced by the fsync thread.
     in_flight: Option<Batch>,
+    /// Answers for a caller holding the lock ([`Writer::execute_now`]), in
+    /// the order of its commands.
+    direct_answers: Vec<Result<Ack>>,
     /// Pings that came while a batch was in flight, answered with it.
     pings: Vec<oneshot::Sender<()>>,
     /// Snapshots asked for, each to start once every record below its
@@ -181,6 +223,7 @@ impl Writer {
             payloads: Vec::new(),
             mutations: Vec::new(),
             in_flight: None,
+            direct_answers: Vec::new(),
             pings: Vec::new(),
             requested_snapshots: Vec::new(),
             fsync_thread: None,
@@ -201,70 +244,40 @@ impl Writer {
         }
     }
 
-    pub fn run(mut self) {
-        loop {
-            let first = match self.next_event() {
-                Event::Request(request) => request,
-                Event::Synced(synced) => {
-                    self.synced(synced);
-                    continue;
-                }
-                Event::Idle => {
-                    self.tick();
-                    continue;
-                }
-                // Every handle dropped without `close`: stop as a crash
-                // would, minus the page cache (nothing more is synced).
-                Event::Gone => return,
+    /// Takes `first` and every request queued behind it (up to a batch) into
+    /// the batch, and commits it; `Some` when one was `Close`.
+    fn take_requests(&mut self, first: Request) -> Option<oneshot::Sender<Result<()>>> {
+        let mut next = Some(first);
+        while let Some(request) = next {
+            if let Some(reply) = self.handle(request) {
+                return Some(reply);
+            }
+            if let Ok(synced) = self.synced_rx.try_recv() {
+                self.synced(synced);
+            }
+            next = if self.waiting.len() < self.shared.config.max_batch_commands {
+                self.rx.try_recv().ok()
+            } else {
+                None
             };
-            let mut next = Some(first);
-            while let Some(request) = next {
-                if let Some(reply) = self.handle(request) {
-                    self.close(reply);
-                    return;
-                }
-                if let Ok(synced) = self.synced_rx.try_recv() {
-                    self.synced(synced);
-                }
-                next = if self.waiting.len() < self.shared.config.max_batch_commands {
-                    self.rx.try_recv().ok()
-                } else {
-                    None
-                };
-            }
-            self.commit();
-            if self.last_tick.elapsed() >= TICK {
-                self.tick();
-            } else if self.snapshot_due() {
-                self.start_snapshot(None);
-            }
         }
+        self.commit();
+        None
     }
 
-    /// Waits for what comes next: the fsync thread's answer first, then a
-    /// request (none while a full batch waits for an fsync in flight).
-    fn next_event(&self) -> Event {
-        if let Ok(synced) = self.synced_rx.try_recv() {
-            return Event::Synced(synced);
-        }
-        let full = self.waiting.len() >= self.shared.config.max_batch_commands;
-        if self.in_flight.is_some() && full {
-            return match self.synced_rx.recv_timeout(TICK) {
-                Ok(synced) => Event::Synced(synced),
-                Err(_) => Event::Idle,
-            };
-        }
-        flume::Selector::new()
-            .recv(&self.synced_rx, |r| r.map_or(Event::Idle, Event::Synced))
-            .recv(&self.rx, |r| r.map_or(Event::Gone, Event::Request))
-            .wait_timeout(TICK)
-            .unwrap_or(Event::Idle)
+    /// Whether the writer may take no request now: a full batch waits for
+    /// the fsync in flight.
+    fn backed_up(&self) -> bool {
+        self.in_flight.is_some() && self.waiting.len() >= self.shared.config.max_batch_commands
     }
 
     /// Takes one request into the batch; answers `Some` when it is `Close`.
     fn handle(&mut self, request: Request) -> Option<oneshot::Sender<Result<()>>> {
         match request {
-            Request::Execute { command, reply } => self.compute(command, reply),
+            Request::Execute { command, reply } => {
+                let reply = reply.map_or(ReplyTo::Nobody, ReplyTo::Caller);
+                self.compute(command, reply);
+            }
             Request::Snapshot { reply } => {
                 // It holds every command taken before it: those in flight
                 // or still being assembled are applied first.
@@ -301,11 +314,31 @@ impl Writer {
             .map(|cause| EngineError::Fenced { cause: cause.clone() })
     }
 
-    fn compute(&mut self, command: Command, reply: Option<oneshot::Sender<Result<Ack>>>) {
+    /// Runs `commands` as one batch on the caller's thread, for a caller
+    /// that holds the lock under `everysec` or `no`: each is computed, all
+    /// are appended with one write, applied and answered into `answers` in
+    /// order, with no hand-off to the writer thread and back. The thread
+    /// commits whatever it takes before it lets go of the lock, so no batch
+    /// of its is half-assembled here.
+    pub fn execute_now(
+        &mut self,
+        commands: impl IntoIterator<Item = Command>,
+        answers: &mut Vec<Result<Ack>>,
+    ) {
+        debug_assert!(self.in_flight.is_none() && self.waiting.is_empty());
+        for command in commands {
+            self.compute(command, ReplyTo::Direct);
+        }
+        self.commit();
+        answers.append(&mut self.direct_answers);
+        if self.snapshot_due() {
+            self.start_snapshot(None);
+        }
+    }
+
+    fn compute(&mut self, command: Command, reply: ReplyTo) {
         if let Some(err) = self.fenced_error() {
-            if let Some(reply) = reply {
-                let _ = reply.send(Err(err));
-            }
+            reply.send(Err(err), &mut self.direct_answers);
             return;
         }
         let lsn = self.log.next_offset() + self.payloads.len() as u64;
@@ -397,9 +430,7 @@ impl Writer {
         // Before the acks, so that no caller can see stats older than its ack.
         self.publish_stats();
         for waiting in batch.waiting {
-            if let Some(reply) = waiting.reply {
-                let _ = reply.send(waiting.answer);
-            }
+            waiting.reply.send(waiting.answer, &mut self.direct_answers);
         }
     }
 
@@ -449,27 +480,32 @@ impl Writer {
                 Ok(Durability::AsPromised)
             }
             FsyncPolicy::Always => self.start_sync().map(|()| Durability::InFlight),
-            FsyncPolicy::EverySec if self.last_sync.elapsed() >= Duration::from_secs(1) => {
-                self.sync().map(|()| Durability::AsPromised)
-            }
-            _ => {
+            // Under `everysec` the writer thread's tick fsyncs, outside the
+            // lock: a write never waits for the disk.
+            FsyncPolicy::EverySec | FsyncPolicy::No => {
                 self.unsynced = true;
                 Ok(Durability::AsPromised)
             }
         }
     }
 
-    /// Hands the fsync of everything appended to the fsync thread.
-    fn start_sync(&mut self) -> Result<()> {
+    /// A handle on the active store, to fdatasync it from another thread
+    /// (earlier segments were synced when they rolled).
+    fn active_handle(&mut self) -> Result<Arc<std::fs::File>> {
         let base = self.log.active_base();
-        let handle = match &self.sync_handle {
+        Ok(match &self.sync_handle {
             Some((b, file)) if *b == base => file.clone(),
             _ => {
                 let file = Arc::new(self.log.active_store_handle()?);
                 self.sync_handle = Some((base, file.clone()));
                 file
             }
-        };
+        })
+    }
+
+    /// Hands the fsync of everything appended to the fsync thread.
+    fn start_sync(&mut self) -> Result<()> {
+        let handle = self.active_handle()?;
         if self.fsync_thread.is_none() {
             let instrument = self.shared.config.instrument.clone();
             let thread = FsyncThread::start(self.synced_tx.clone(), instrument)
@@ -493,27 +529,12 @@ impl Writer {
     }
 
     /// Answers each caller with the fencing error (the writer is fenced).
-    fn fail(&self, waiting: Vec<Waiting>) {
+    fn fail(&mut self, waiting: Vec<Waiting>) {
         let cause = self.shared.fenced.get().cloned().unwrap_or_default();
         for waiting in waiting {
-            if let Some(reply) = waiting.reply {
-                let _ = reply.send(Err(EngineError::Fenced { cause: cause.clone() }));
-            }
+            let answer = Err(EngineError::Fenced { cause: cause.clone() });
+            waiting.reply.send(answer, &mut self.direct_answers);
         }
-    }
-
-    fn sync(&mut self) -> Result<()> {
-        let next = self.log.next_offset();
-        if let Some(instrument) = &self.shared.config.instrument {
-            instrument.before_sync(next);
-        }
-        self.log.sync()?;
-        self.last_sync = Instant::now();
-        self.unsynced = false;
-        if let Some(instrument) = &self.shared.config.instrument {
-            instrument.after_sync(next);
-        }
-        Ok(())
     }
 
     /// After a failed write or fsync nothing of the batch is applied or
@@ -536,21 +557,13 @@ impl Writer {
         }
     }
 
-    /// Periodic work: the everysec fsync, active expiry, automatic snapshots.
-    fn tick(&mut self) {
+    /// Periodic work: active expiry, automatic snapshots, and under
+    /// `everysec` the fsync, which it returns for the writer thread to make
+    /// without the lock, so that writes go on meanwhile.
+    fn tick(&mut self) -> Option<EverySecSync> {
         self.last_tick = Instant::now();
         if self.shared.fenced.get().is_some() {
-            return;
-        }
-        if self.unsynced
-            && self.shared.config.fsync == FsyncPolicy::EverySec
-            && self.last_sync.elapsed() >= Duration::from_secs(1)
-        {
-            if let Err(err) = self.sync() {
-                self.fence(err);
-                return;
-            }
-            self.publish_stats();
+            return None;
         }
         if self.shared.config.active_expiry {
             self.expire_some();
@@ -558,6 +571,39 @@ impl Writer {
         if self.snapshot_due() {
             self.start_snapshot(None);
         }
+        if !(self.unsynced
+            && self.shared.config.fsync == FsyncPolicy::EverySec
+            && self.last_sync.elapsed() >= Duration::from_secs(1))
+        {
+            return None;
+        }
+        match self.active_handle() {
+            Ok(file) => Some(EverySecSync {
+                file,
+                next_offset: self.log.next_offset(),
+            }),
+            Err(err) => {
+                self.fence(err);
+                None
+            }
+        }
+    }
+
+    /// Takes back the result of an [`EverySecSync`]: an error fences, as
+    /// any failed fsync does.
+    fn everysec_synced(&mut self, sync: EverySecSync, result: std::io::Result<()>, took: Duration) {
+        if let Err(err) = self.log.record_sync(result, took) {
+            self.fence(err.into());
+            return;
+        }
+        self.last_sync = Instant::now();
+        if self.log.next_offset() == sync.next_offset {
+            self.unsynced = false;
+        }
+        if let Some(instrument) = &self.shared.config.instrument {
+            instrument.after_sync(sync.next_offset);
+        }
+        self.publish_stats();
     }
 
     /// Examines shards for expired keys until the time budget is spent, and
@@ -575,7 +621,7 @@ impl Writer {
             }
         }
         if !keys.is_empty() {
-            self.compute(Command::RemoveExpired { keys }, None);
+            self.compute(Command::RemoveExpired { keys }, ReplyTo::Nobody);
             self.commit();
         }
     }
@@ -637,4 +683,91 @@ impl Writer {
         };
         let _ = reply.send(result);
     }
+}
+
+/// Under `everysec`, the fdatasync a tick asks for: of `file`, covering the
+/// log up to `next_offset`.
+struct EverySecSync {
+    file: Arc<std::fs::File>,
+    next_offset: Offset,
+}
+
+/// The writer thread: takes requests from the queue and the fsync thread's
+/// answers, and ticks; holds the lock while it handles each, never while it
+/// waits or fsyncs.
+pub fn run(writer: Arc<Locked>) {
+    let Some((rx, synced_rx, instrument)) = lock(&writer).as_ref().map(|w| {
+        let instrument = w.shared.config.instrument.clone();
+        (w.rx.clone(), w.synced_rx.clone(), instrument)
+    }) else {
+        return;
+    };
+    loop {
+        let Some(backed_up) = lock(&writer).as_ref().map(Writer::backed_up) else {
+            return;
+        };
+        let event = next_event(&rx, &synced_rx, backed_up);
+        let mut guard = lock(&writer);
+        let Some(w) = guard.as_mut() else { return };
+        let sync = match event {
+            Event::Request(first) => {
+                if let Some(reply) = w.take_requests(first) {
+                    let w = guard.take().expect("checked above");
+                    drop(guard);
+                    w.close(reply);
+                    return;
+                }
+                if w.last_tick.elapsed() >= TICK {
+                    w.tick()
+                } else {
+                    if w.snapshot_due() {
+                        w.start_snapshot(None);
+                    }
+                    None
+                }
+            }
+            Event::Synced(synced) => {
+                w.synced(synced);
+                None
+            }
+            Event::Idle => w.tick(),
+            // Every handle dropped without `close`: stop as a crash would,
+            // minus the page cache (nothing more is synced).
+            Event::Gone => {
+                drop(guard.take());
+                return;
+            }
+        };
+        drop(guard);
+        if let Some(sync) = sync {
+            if let Some(instrument) = &instrument {
+                instrument.before_sync(sync.next_offset);
+            }
+            let started = Instant::now();
+            let result = crate::log::trace::sync_data(&sync.file);
+            let took = started.elapsed();
+            if let Some(w) = lock(&writer).as_mut() {
+                w.everysec_synced(sync, result, took);
+            }
+        }
+    }
+}
+
+/// Waits for what comes next: the fsync thread's answer first, then a
+/// request (none while a full batch waits for an fsync in flight).
+fn next_event(rx: &flume::Receiver<Request>, synced_rx: &flume::Receiver<Synced>, backed_up: bool) -> Event {
+    if let Ok(synced) = synced_rx.try_recv() {
+        return Event::Synced(synced);
+    }
+    if backed_up {
+        return match synced_rx.recv_timeout(TICK) {
+            Ok(synced) => Event::Synced(synced),
+            Err(_) => Event::Idle,
+        };
+    }
+    flume::Selector::new()
+        .recv(synced_rx, |r| r.map_or(Event::Idle, Event::Synced))
+        .recv(rx, |r| r.map_or(Event::Gone, Event::Request))
+        .wait_timeout(TICK)
+        .unwrap_or(Event::Idle)
 }

@@ -165,9 +165,9 @@ impl Log {
     }
 
     /// Records an fdatasync of the active store made on another thread,
-    /// through [`Log::active_store_handle`], while nothing was appended:
-    /// its time goes into the stats as [`Log::sync`]'s would, and an error
-    /// fences the log, as it would there.
+    /// through [`Log::active_store_handle`] (it covers what was appended
+    /// before it started): its time goes into the stats as [`Log::sync`]'s
+    /// would, and an error fences the log, as it would there.
     pub fn record_sync(&mut self, result: std::io::Result<()>, took: std::time::Duration) -> Result<()> {
         self.check_fenced()?;
         let path = self.active().store().path().to_path_buf();

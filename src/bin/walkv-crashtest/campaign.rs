@@ -16,7 +16,7 @@ use crate::daemon::{Setup, Walkvd};
 use crate::powerloss::{self, Manifest};
 use crate::rng::Rng;
 use crate::workload::{self, Effect, Op, Outcome};
-use crate::{Args, Mode, damage};
+use crate::{Args, Fsync, Mode, damage};
 
 mod corrupt_step;
 mod summary;
@@ -148,11 +148,21 @@ impl Campaign {
                 walkvctl.display()
             );
         }
+        if args.fsync != Fsync::Always && args.mode != Mode::Kill {
+            bail!(
+                "--fsync everysec and no go only with --mode kill: a power cut or a torn tail may take what they never fsynced"
+            );
+        }
         let setup = Setup {
             walkvd,
             data: data.clone(),
             cwd: work.clone(),
             env,
+            fsync: match args.fsync {
+                Fsync::Always => "always",
+                Fsync::Everysec => "everysec",
+                Fsync::No => "no",
+            },
         };
         let clients = (0..args.clients).map(|_| Client::default()).collect();
         Ok(Campaign {

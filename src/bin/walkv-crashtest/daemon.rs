@@ -18,6 +18,8 @@ pub struct Setup {
     /// The working directory: walkvd must not pick up a `conf/walkv.toml`.
     pub cwd: PathBuf,
     pub env: Vec<(String, String)>,
+    /// `--fsync`'s value.
+    pub fsync: &'static str,
 }
 
 pub struct Walkvd {
@@ -33,14 +35,22 @@ impl Walkvd {
     /// Starts walkvd; `extra_env` is added for this run only (the trace file).
     pub fn spawn(setup: &Setup, extra_env: &[(String, String)]) -> Result<Walkvd> {
         let mut cmd = Command::new(&setup.walkvd);
-        cmd.args(["--port", "0", "--fsync", "always", "--log-level", "info", "--dir"])
-            .arg(&setup.data)
-            .current_dir(&setup.cwd)
-            .env_remove("RUST_LOG")
-            .envs(setup.env.iter().chain(extra_env).map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--port",
+            "0",
+            "--fsync",
+            setup.fsync,
+            "--log-level",
+            "info",
+            "--dir",
+        ])
+        .arg(&setup.data)
+        .current_dir(&setup.cwd)
+        .env_remove("RUST_LOG")
+        .envs(setup.env.iter().chain(extra_env).map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {}", setup.walkvd.display()))?;

@@ -44,6 +44,13 @@ pub enum Mode {
     Corrupt,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fsync {
+    Always,
+    Everysec,
+    No,
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(name = "walkv-crashtest", about = "Crash-recovery harness for walkvd")]
 pub struct Args {
@@ -77,6 +84,11 @@ pub struct Args {
     /// walkvd's `storage.snapshot_min_log_bytes`.
     #[arg(long, default_value_t = 48 << 10)]
     pub snapshot_min_log_bytes: u64,
+    /// walkvd's fsync policy. `everysec` and `no` only with `kill`: a
+    /// process crash must lose nothing acknowledged under any policy, but
+    /// a power cut may lose what they never fsynced.
+    #[arg(long, value_enum, default_value_t = Fsync::Always)]
+    pub fsync: Fsync,
     /// Longest time clients run before the kill, in ms.
     #[arg(long, default_value_t = 1200)]
     pub max_run_ms: u64,

@@ -77,7 +77,7 @@ impl Campaign {
         } else {
             println!(
                 "RESULT: FAIL (seed {}; replay: walkv-crashtest --mode {} --seed {} --cycles {} --clients {} \
-                 --max-run-ms {}{})",
+                 --fsync {} --max-run-ms {}{})",
                 self.seed,
                 self.args
                     .mode
@@ -86,6 +86,7 @@ impl Campaign {
                 self.seed,
                 self.args.cycles,
                 self.args.clients,
+                self.setup.fsync,
                 self.args.max_run_ms,
                 self.args
                     .walkvd
