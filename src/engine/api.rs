@@ -1,6 +1,6 @@
-//! [`Engine`]: the handle the server holds. Under `always` writes go to the
-//! writer thread and are awaited; under `everysec` and `no` they run on the
-//! caller's thread under the writer's lock. Reads go straight to the table.
+//! [`Engine`]: the handle the server holds. Writes run on the caller's
+//! thread under the writer's lock (under `always`, then await their fsync);
+//! reads go straight to the table.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,12 +11,11 @@ use tokio::sync::oneshot;
 
 use super::command::{Command, Outcome, WatchToken};
 use super::config::EngineConfig;
-use super::config::FsyncPolicy;
 use super::error::{EngineError, Result};
 use super::recover::{self, LoadProgress, RecoveryReport};
 use super::snapshot::SnapshotInfo;
 use super::table::{Entry, Lookup, Table};
-use super::writer::{self, Ack, Locked, Request, Writer};
+use super::writer::{self, Ack, Answer, Locked, Request, Writer};
 use crate::log::{LogStats, Offset};
 
 /// State shared by the handle, the writer thread and the snapshot thread.
@@ -49,36 +48,39 @@ pub struct Shared {
 pub struct PendingAck(AckState);
 
 enum AckState {
-    /// In the writer thread's queue (`always`).
-    Queued(oneshot::Receiver<Result<Ack>>),
-    /// Not run yet (`everysec`, `no`): [`Engine::run_deferred`] runs those
-    /// of a pipeline as one batch; [`PendingAck::wait`] runs it alone.
+    /// Not run yet: [`Engine::run_deferred`] runs those of a pipeline as
+    /// one batch; [`PendingAck::wait`] runs it alone.
     Deferred(Command, Arc<Locked>),
-    Ran(Result<Ack>),
+    Started(Answer),
 }
 
 impl PendingAck {
     pub async fn wait(self) -> Result<Ack> {
-        match self.0 {
-            AckState::Queued(answer) => answer.await.map_err(|_| EngineError::Closed)?,
-            AckState::Deferred(command, writer) => run_now(&writer, [command]).pop().expect("one answer"),
-            AckState::Ran(answer) => answer,
+        let answer = match self.0 {
+            AckState::Deferred(command, writer) => run_one(&writer, command),
+            AckState::Started(answer) => answer,
+        };
+        match answer {
+            Answer::Done(answer) => answer,
+            Answer::Durable(answer) => answer.await.map_err(|_| EngineError::Closed)?,
         }
     }
 }
 
 /// Runs `commands` on this thread under the writer's lock, one answer each.
-fn run_now<const N: usize>(writer: &Locked, commands: [Command; N]) -> Vec<Result<Ack>> {
-    run_all(writer, commands.into_iter())
-}
-
-fn run_all(writer: &Locked, commands: impl ExactSizeIterator<Item = Command>) -> Vec<Result<Ack>> {
+fn run_all(writer: &Locked, commands: impl ExactSizeIterator<Item = Command>) -> Vec<Answer> {
     let mut answers = Vec::with_capacity(commands.len());
     match writer::lock(writer).as_mut() {
-        Some(w) => w.execute_now(commands, &mut answers),
-        None => answers.extend(commands.map(|_| Err(EngineError::Closed))),
+        Some(w) => w.run_now(commands, &mut answers),
+        None => answers.extend(commands.map(|_| Answer::Done(Err(EngineError::Closed)))),
     }
     answers
+}
+
+fn run_one(writer: &Locked, command: Command) -> Answer {
+    run_all(writer, std::iter::once(command))
+        .pop()
+        .expect("one answer")
 }
 
 /// The log's figures, for `INFO`.
@@ -102,12 +104,10 @@ pub enum KeyExpiry {
 
 pub struct Engine {
     shared: Arc<Shared>,
+    /// For what the writer thread does: snapshots, lazy expiry, pings, close.
     tx: flume::Sender<Request>,
+    /// Writes take its lock and run on the caller's thread.
     writer: Arc<Locked>,
-    /// Whether writes run on the caller's thread: not under `always`, whose
-    /// group commit needs the writer thread to gather a batch while the
-    /// previous one is fsynced.
-    direct: bool,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -138,15 +138,18 @@ impl Engine {
             lock: Mutex::new(Some(recovered.lock)),
         });
         let (tx, rx) = flume::bounded(config.queue_depth.max(1));
-        let writer = Writer::new(
-            recovered.log,
-            shared.clone(),
-            rx,
-            tx.downgrade(),
-            last_snapshot_bytes,
-        );
-        writer.publish_stats(); // so the stats are right from the first call
-        let writer = Arc::new(Mutex::new(Some(writer)));
+        let writer = Arc::new_cyclic(|cell| {
+            let writer = Writer::new(
+                recovered.log,
+                shared.clone(),
+                rx,
+                tx.downgrade(),
+                last_snapshot_bytes,
+                cell.clone(),
+            );
+            writer.publish_stats(); // so the stats are right from the first call
+            Mutex::new(Some(writer))
+        });
         let thread_writer = writer.clone();
         let handle = std::thread::Builder::new()
             .name("walkv-writer".into())
@@ -156,7 +159,6 @@ impl Engine {
             shared,
             tx,
             writer,
-            direct: config.fsync != FsyncPolicy::Always,
             writer_thread: Mutex::new(Some(handle)),
         })
     }
@@ -164,48 +166,32 @@ impl Engine {
     // ---- writes -------------------------------------------------------
 
     /// Runs a write command and waits (without blocking the thread) until it
-    /// is durable per the fsync policy and visible. Under `always` that is
-    /// queueing + one batch's compute + one write + one fdatasync: typically
-    /// well under a millisecond, unbounded if the disk stalls. Under
-    /// `everysec` and `no` it runs here, under the writer's lock: a compute,
-    /// one write(2) and the apply, microseconds, unless write(2) itself
-    /// blocks (the kernel throttling a flood of dirty pages).
+    /// is durable per the fsync policy and visible. It is computed and
+    /// appended here, under the writer's lock (see [`super::writer`]): a
+    /// compute and one write(2), microseconds, unless write(2) itself blocks
+    /// (the kernel throttling a flood of dirty pages). Under `always` it
+    /// then waits for the fdatasync that covers its batch: typically well
+    /// under a millisecond, unbounded if the disk stalls.
     pub async fn execute(&self, command: Command) -> Result<Outcome> {
         Ok(self.submit(command).await?.outcome)
     }
 
     /// As [`Engine::execute`], also telling which log record was written.
     pub async fn submit(&self, command: Command) -> Result<Ack> {
-        if self.direct {
-            return run_now(&self.writer, [command]).pop().expect("one answer");
-        }
-        self.enqueue(command).await?.wait().await
+        PendingAck(AckState::Started(run_one(&self.writer, command)))
+            .wait()
+            .await
     }
 
-    /// Queues a write and returns as soon as the writer has it, without
-    /// waiting for its answer: a connection submits every write of a
-    /// pipeline this way, so they share one fsync, then awaits the answers
-    /// in order. Writes are computed in the order they are queued. Waits
-    /// only while the writer's queue is full. Under `everysec` and `no` the
-    /// write is only kept: [`Engine::run_deferred`] (or the wait) runs it.
+    /// Starts a write without running it: a connection starts every write of
+    /// a pipeline this way, has [`Engine::run_deferred`] run them as one
+    /// batch (one write(2), one fsync), then awaits the answers in order.
     pub async fn enqueue(&self, command: Command) -> Result<PendingAck> {
-        if self.direct {
-            return Ok(PendingAck(AckState::Deferred(command, self.writer.clone())));
-        }
-        let (reply, answer) = oneshot::channel();
-        let request = Request::Execute {
-            command,
-            reply: Some(reply),
-        };
-        self.tx
-            .send_async(request)
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        Ok(PendingAck(AckState::Queued(answer)))
+        Ok(PendingAck(AckState::Deferred(command, self.writer.clone())))
     }
 
     /// Runs the writes among `acks` that [`Engine::enqueue`] kept, in order,
-    /// as one batch with one write(2); each then has its answer at once.
+    /// as one batch with one write(2).
     pub fn run_deferred<'a>(&self, acks: impl IntoIterator<Item = &'a mut PendingAck>) {
         let mut deferred: Vec<&mut PendingAck> = acks
             .into_iter()
@@ -214,18 +200,17 @@ impl Engine {
         if deferred.is_empty() {
             return;
         }
-        let commands = deferred.iter_mut().map(|ack| {
-            match std::mem::replace(&mut ack.0, AckState::Ran(Err(EngineError::Closed))) {
+        let closed = || AckState::Started(Answer::Done(Err(EngineError::Closed)));
+        let commands: Vec<Command> = deferred
+            .iter_mut()
+            .map(|ack| match std::mem::replace(&mut ack.0, closed()) {
                 AckState::Deferred(command, _) => command,
-                _ => unreachable!("filtered above"),
-            }
-        });
-        let commands: Vec<Command> = commands.collect();
-        for (ack, answer) in deferred
-            .into_iter()
-            .zip(run_all(&self.writer, commands.into_iter()))
-        {
-            ack.0 = AckState::Ran(answer);
+                AckState::Started(_) => unreachable!("filtered above"),
+            })
+            .collect();
+        let answers = run_all(&self.writer, commands.into_iter());
+        for (ack, answer) in deferred.into_iter().zip(answers) {
+            ack.0 = AckState::Started(answer);
         }
     }
 
@@ -236,16 +221,10 @@ impl Engine {
     }
 
     pub fn submit_blocking(&self, command: Command) -> Result<Ack> {
-        if self.direct {
-            return run_now(&self.writer, [command]).pop().expect("one answer");
+        match run_one(&self.writer, command) {
+            Answer::Done(answer) => answer,
+            Answer::Durable(answer) => answer.blocking_recv().map_err(|_| EngineError::Closed)?,
         }
-        let (reply, answer) = oneshot::channel();
-        let request = Request::Execute {
-            command,
-            reply: Some(reply),
-        };
-        self.tx.send(request).map_err(|_| EngineError::Closed)?;
-        answer.blocking_recv().map_err(|_| EngineError::Closed)?
     }
 
     /// Takes a snapshot and waits until it is durable and the segments it
@@ -358,12 +337,9 @@ impl Engine {
     fn remove_expired_later(&self, key: &[u8]) {
         // Best effort: if the queue is full the background sampler will
         // remove the key instead; a reader never waits for the writer.
-        let _ = self.tx.try_send(Request::Execute {
-            command: Command::RemoveExpired {
-                keys: vec![Bytes::copy_from_slice(key)],
-            },
-            reply: None,
-        });
+        let _ = self.tx.try_send(Request::Execute(Command::RemoveExpired {
+            keys: vec![Bytes::copy_from_slice(key)],
+        }));
     }
 
     pub fn get(&self, key: &[u8]) -> Option<Bytes> {

@@ -6,7 +6,8 @@
 //! - [`table`]: the sharded in-memory table; applies mutations
 //! - [`command`]: the write commands and their outcomes
 //! - [`effects`]: turning a command into mutations against the latest state
-//! - [`writer`]: the thread that owns the log: batches, group commit, expiry
+//! - [`writer`]: the owner of the log, behind a lock: batches, group commit,
+//!   and the thread for ticks, expiry and snapshots
 //! - [`snapshot`]: fuzzy snapshots and the deletion of what they cover
 //! - [`recover`]: open = lock, snapshot, replay, finish interrupted clean-up
 //! - [`glob`]: `KEYS`/`SCAN` patterns
@@ -33,27 +34,24 @@
 //! it to the table and answers. A reader therefore cannot observe a value
 //! before the fsync that covers it, and reads never wait for the writer. If
 //! the write or fsync fails, the batch is never applied: no one ever saw it.
-//! Under `always` the fsync runs on a thread of its own while the writer
-//! computes the next batch against the overlay, which then holds two
+//! Under `always` the fsync runs on a thread of its own while callers
+//! compute the next batch against the overlay, which then holds two
 //! batches' worth; the rule is the same, since neither is in the table. A
 //! command that writes nothing but read the overlay (a `SET NX` that finds
-//! the key) is answered only once what it read is applied.
-//!
-//! Under `everysec` and `no` nothing waits for an fsync, so a write runs on
-//! the caller's thread, under the writer's lock: computed, appended with
-//! one write(2), then applied, in that order, so the table again holds only
-//! what the policy promises to keep. The everysec fsync runs on the writer
-//! thread, outside that lock.
+//! the key) is answered only once what it read is applied. Under `everysec`
+//! and `no` "durable" means written with write(2): the batch is applied
+//! right after it, before the writer's lock is let go.
 //!
 //! # Blocking
 //!
 //! - Reads ([`Engine::get`] and friends) take one shard's lock for a hash
 //!   lookup: microseconds, never I/O, never held across `.await`.
-//! - [`Engine::execute`] and [`Engine::snapshot`] are `async` and suspend,
-//!   never block, while the writer works; except that under `everysec` and
-//!   `no` a write runs in place, holding the writer's lock for its compute
-//!   and one write(2): microseconds, unless the kernel throttles write(2)
-//!   under a flood of dirty pages (Redis's event loop blocks there too).
+//! - [`Engine::execute`] computes and appends in place, holding the
+//!   writer's lock for the compute and one write(2): microseconds, unless
+//!   the kernel throttles write(2) under a flood of dirty pages (Redis's
+//!   event loop blocks there too). Under `always` it then suspends, never
+//!   blocks, until its fsync returned. [`Engine::snapshot`] suspends while
+//!   the snapshot is written.
 //!   Their `_blocking` twins block the calling thread and must not run on
 //!   an async worker.
 //! - [`Engine::open`] blocks for the replay (seconds for millions of keys) and

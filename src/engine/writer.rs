@@ -1,28 +1,31 @@
-//! The writer thread: the single owner of the log, and so of the order of all
-//! mutations.
+//! The writer: the single owner of the log, and so of the order of all
+//! mutations. It lives behind a lock ([`Locked`]); whoever holds the lock
+//! holds the log.
 //!
-//! It takes every command waiting in its queue (up to a limit) as one batch,
-//! computes each against the latest state, appends the batch's records with
-//! one write, fsyncs once (under `always`), and only then applies the batch to
-//! the table and answers the callers. Commands that arrive while an fsync is
-//! in flight form the next batch: that is group commit, and it is why
-//! throughput grows with the number of concurrent writers.
+//! Callers take the lock and run their commands on their own thread
+//! ([`Writer::run_now`]): each is computed against the latest state, and the
+//! records of all of them are appended with one write. Handing commands to
+//! a thread and back costs more than the work itself (two wake-ups, often
+//! two context switches, per batch; measured in `docs/benchmarks.md`).
 //!
-//! Under `always` the fsync runs on its own thread ([`fsync`]) while the
-//! writer computes the next batch; when it returns, the writer appends that
-//! batch and starts its fsync before it applies and answers the one just
-//! made durable, so the disk is kept busy and the work per command overlaps
-//! it. Only one batch is in flight, and nothing is appended while it is.
+//! - Under `everysec` and `no` the batch is then applied and answered at
+//!   once ([`Writer::execute_now`]).
+//! - Under `always` ([`Writer::start_now`]) the batch's fsync runs on the
+//!   fsync thread ([`fsync`]), and the batch is applied and answered only
+//!   when it returned. Commands that come while an fsync is in flight form
+//!   the next batch: that is group commit, and it is why throughput grows
+//!   with the number of concurrent writers. When an fsync returns, the fsync
+//!   thread itself takes the lock, appends the next batch, applies and
+//!   answers the one just made durable ([`Writer::synced`]), then fsyncs the
+//!   next: no third thread wakes between a batch's fsync and its callers.
+//!   Only one batch is in flight, and nothing is appended while it is.
 //!
-//! Under `everysec` and `no` there is no fsync to overlap, and the hand-off
-//! to this thread and back cost more than the work itself (two wake-ups,
-//! often two context switches, per batch). So callers take the writer's lock
-//! and run their commands on their own thread ([`Writer::execute_now`]);
-//! this thread keeps the ticks (the everysec fsync, made without the lock),
+//! The writer thread ([`run`]) keeps the rest: the ticks (the everysec
+//! fsync, made without the lock, active expiry, automatic snapshots),
 //! snapshots, lazy expiry, pings and close.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -69,12 +72,17 @@ pub struct Ack {
     pub offset: Option<Offset>,
 }
 
+/// Where a command's answer is, for a caller that ran it under the lock.
+pub enum Answer {
+    /// Under `everysec` and `no`: written, applied, answered.
+    Done(Result<Ack>),
+    /// Under `always`: comes once its batch's fsync returned.
+    Durable(oneshot::Receiver<Result<Ack>>),
+}
+
 pub enum Request {
-    Execute {
-        command: Command,
-        /// `None` for fire-and-forget work (lazy expiry).
-        reply: Option<oneshot::Sender<Result<Ack>>>,
-    },
+    /// Work whose caller does not wait (lazy expiry).
+    Execute(Command),
     Snapshot {
         reply: Option<oneshot::Sender<Result<SnapshotInfo>>>,
     },
@@ -105,7 +113,7 @@ struct Waiting {
 enum ReplyTo {
     /// Fire-and-forget work (lazy expiry).
     Nobody,
-    /// A caller waiting on the queue's answer.
+    /// A caller waiting for its batch's fsync ([`Writer::start_now`]).
     Caller(oneshot::Sender<Result<Ack>>),
     /// A caller holding the writer's lock ([`Writer::execute_now`]), in
     /// [`Writer::direct_answers`].
@@ -174,7 +182,9 @@ pub struct Writer {
     /// offset is applied.
     requested_snapshots: Vec<(Offset, Option<oneshot::Sender<Result<SnapshotInfo>>>)>,
     fsync_thread: Option<FsyncThread>,
-    /// The fsync thread's answers (see [`fsync`]).
+    /// Where this writer lives, for the fsync thread to hand it its results.
+    cell: Weak<Locked>,
+    /// The fsync thread's answers when it cannot hand them over (see [`fsync`]).
     synced_tx: flume::Sender<Synced>,
     synced_rx: flume::Receiver<Synced>,
     /// A handle on the active store for the fsync thread, and the base of
@@ -209,6 +219,7 @@ impl Writer {
         rx: flume::Receiver<Request>,
         tx: flume::WeakSender<Request>,
         last_snapshot_bytes: u64,
+        cell: Weak<Locked>,
     ) -> Writer {
         let logged_at_open = log.total_bytes();
         let applied_end = log.next_offset();
@@ -227,6 +238,7 @@ impl Writer {
             pings: Vec::new(),
             requested_snapshots: Vec::new(),
             fsync_thread: None,
+            cell,
             synced_tx,
             synced_rx,
             sync_handle: None,
@@ -265,19 +277,10 @@ impl Writer {
         None
     }
 
-    /// Whether the writer may take no request now: a full batch waits for
-    /// the fsync in flight.
-    fn backed_up(&self) -> bool {
-        self.in_flight.is_some() && self.waiting.len() >= self.shared.config.max_batch_commands
-    }
-
     /// Takes one request into the batch; answers `Some` when it is `Close`.
     fn handle(&mut self, request: Request) -> Option<oneshot::Sender<Result<()>>> {
         match request {
-            Request::Execute { command, reply } => {
-                let reply = reply.map_or(ReplyTo::Nobody, ReplyTo::Caller);
-                self.compute(command, reply);
-            }
+            Request::Execute(command) => self.compute(command, ReplyTo::Nobody),
             Request::Snapshot { reply } => {
                 // It holds every command taken before it: those in flight
                 // or still being assembled are applied first.
@@ -314,17 +317,27 @@ impl Writer {
             .map(|cause| EngineError::Fenced { cause: cause.clone() })
     }
 
+    /// Runs `commands` as one batch for a caller that holds the lock, as
+    /// [`Writer::execute_now`] or [`Writer::start_now`] as the policy says.
+    pub fn run_now(&mut self, commands: impl IntoIterator<Item = Command>, answers: &mut Vec<Answer>) {
+        if self.shared.config.fsync == FsyncPolicy::Always {
+            let mut durable = Vec::new();
+            self.start_now(commands, &mut durable);
+            answers.extend(durable.into_iter().map(Answer::Durable));
+        } else {
+            let mut done = Vec::new();
+            self.execute_now(commands, &mut done);
+            answers.extend(done.into_iter().map(Answer::Done));
+        }
+    }
+
     /// Runs `commands` as one batch on the caller's thread, for a caller
     /// that holds the lock under `everysec` or `no`: each is computed, all
     /// are appended with one write, applied and answered into `answers` in
     /// order, with no hand-off to the writer thread and back. The thread
     /// commits whatever it takes before it lets go of the lock, so no batch
     /// of its is half-assembled here.
-    pub fn execute_now(
-        &mut self,
-        commands: impl IntoIterator<Item = Command>,
-        answers: &mut Vec<Result<Ack>>,
-    ) {
+    fn execute_now(&mut self, commands: impl IntoIterator<Item = Command>, answers: &mut Vec<Result<Ack>>) {
         debug_assert!(self.in_flight.is_none() && self.waiting.is_empty());
         for command in commands {
             self.compute(command, ReplyTo::Direct);
@@ -334,6 +347,24 @@ impl Writer {
         if self.snapshot_due() {
             self.start_snapshot(None);
         }
+    }
+
+    /// Under `always`, for a caller that holds the lock: computes `commands`
+    /// into the batch being assembled, and appends it and starts its fsync
+    /// unless one is in flight (then [`Writer::synced`] does, on the fsync
+    /// thread). Each answer comes on its receiver once its batch is durable
+    /// and applied.
+    fn start_now(
+        &mut self,
+        commands: impl IntoIterator<Item = Command>,
+        answers: &mut Vec<oneshot::Receiver<Result<Ack>>>,
+    ) {
+        for command in commands {
+            let (reply, answer) = oneshot::channel();
+            self.compute(command, ReplyTo::Caller(reply));
+            answers.push(answer);
+        }
+        self.commit();
     }
 
     fn compute(&mut self, command: Command, reply: ReplyTo) {
@@ -434,8 +465,9 @@ impl Writer {
         }
     }
 
-    /// The fsync thread is done with the batch in flight. The next batch is
-    /// appended and its fsync started first, then this one is answered.
+    /// The fsync thread is done with the batch in flight (this runs on it).
+    /// The next batch is appended and its job queued first, then this one
+    /// is answered.
     fn synced(&mut self, synced: Synced) {
         for ping in self.pings.drain(..) {
             let _ = ping.send(());
@@ -508,7 +540,7 @@ impl Writer {
         let handle = self.active_handle()?;
         if self.fsync_thread.is_none() {
             let instrument = self.shared.config.instrument.clone();
-            let thread = FsyncThread::start(self.synced_tx.clone(), instrument)
+            let thread = FsyncThread::start(self.cell.clone(), self.synced_tx.clone(), instrument)
                 .map_err(|e| EngineError::io("spawning the fsync thread for", &self.shared.config.dir, e))?;
             self.fsync_thread = Some(thread);
         }
@@ -661,9 +693,6 @@ impl Writer {
                 Ok(Request::SnapshotCopied { reply }) => {
                     let _ = reply.send(self.snapshot_bound());
                 }
-                Ok(Request::Execute { reply: Some(r), .. }) => {
-                    let _ = r.send(Err(EngineError::Closed));
-                }
                 Ok(Request::Snapshot { reply: Some(r) }) => {
                     let _ = r.send(Err(EngineError::Closed));
                 }
@@ -703,10 +732,7 @@ pub fn run(writer: Arc<Locked>) {
         return;
     };
     loop {
-        let Some(backed_up) = lock(&writer).as_ref().map(Writer::backed_up) else {
-            return;
-        };
-        let event = next_event(&rx, &synced_rx, backed_up);
+        let event = next_event(&rx, &synced_rx);
         let mut guard = lock(&writer);
         let Some(w) = guard.as_mut() else { return };
         let sync = match event {
@@ -734,7 +760,9 @@ pub fn run(writer: Arc<Locked>) {
             // Every handle dropped without `close`: stop as a crash would,
             // minus the page cache (nothing more is synced).
             Event::Gone => {
-                drop(guard.take());
+                let w = guard.take();
+                drop(guard); // the fsync thread may be waiting for it
+                drop(w);
                 return;
             }
         };
@@ -753,17 +781,11 @@ pub fn run(writer: Arc<Locked>) {
     }
 }
 
-/// Waits for what comes next: the fsync thread's answer first, then a
-/// request (none while a full batch waits for an fsync in flight).
-fn next_event(rx: &flume::Receiver<Request>, synced_rx: &flume::Receiver<Synced>, backed_up: bool) -> Event {
+/// Waits for what comes next: the fsync thread's answer (when it could not
+/// hand it over) first, then a request.
+fn next_event(rx: &flume::Receiver<Request>, synced_rx: &flume::Receiver<Synced>) -> Event {
     if let Ok(synced) = synced_rx.try_recv() {
         return Event::Synced(synced);
-    }
-    if backed_up {
-        return match synced_rx.recv_timeout(TICK) {
-            Ok(synced) => Event::Synced(synced),
-            Err(_) => Event::Idle,
-        };
     }
     flume::Selector::new()
         .recv(synced_rx, |r| r.map_or(Event::Idle, Event::Synced))

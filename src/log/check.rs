@@ -42,7 +42,9 @@ pub struct CheckOptions {
     /// Another process may be appending (a running daemon, whose lock we do
     /// not hold). The last store's torn ending is then a write in flight, not
     /// damage, and its index is not checked: the daemon resizes it, and
-    /// reading a mapping of a file that shrinks faults.
+    /// reading a mapping of a file that shrinks faults; and the daemon keeps
+    /// its newest entries in memory, so the file lags the store by design
+    /// (see [`super::index`]).
     pub live: bool,
 }
 

@@ -256,7 +256,10 @@ impl Log {
 
     /// Shuts the log down cleanly: the active segment is synced and its index
     /// trimmed, so the next open finds nothing to repair. Dropping a log
-    /// without closing it is what a crash looks like, minus the page cache.
+    /// without closing it is what a crash looks like, minus the page cache
+    /// (and minus the active index's entries held in memory, which a drop
+    /// still writes; a process killed outright loses them, and the next open
+    /// rebuilds that index).
     pub fn close(mut self) -> Result<()> {
         self.check_fenced()?;
         let result = self.segments.last_mut().expect("never empty").seal();

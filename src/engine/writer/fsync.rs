@@ -5,14 +5,23 @@
 //!
 //! One job at a time: the writer appends nothing while a job runs, so the
 //! sync covers exactly the batch it was asked for, and the log never rolls
-//! under it. Answers come on a channel of their own, which the writer
-//! watches before its request queue, and which never blocks the sender.
+//! under it. When the sync returns, this thread takes the writer's lock and
+//! hands it the result itself ([`Writer::synced`]: append the next batch and
+//! queue its job, apply and answer this one), then takes that job: no other
+//! thread has to wake up between a batch's fsync and its callers. The disk
+//! idles while the batch is applied and answered; a second fsync thread,
+//! to take the next job meanwhile, was measured and gained nothing (SET,
+//! `always`, 50 clients: 39–41k/s against 40–45k/s with one). Once the writer has been
+//! taken out to close, or if this thread unwinds, the answer goes on a
+//! channel of its own instead, which the writer watches and which never
+//! blocks the sender.
 
 use std::fs::File;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::{Locked, Writer, lock};
 use crate::engine::config::Instrument;
 
 /// What the fsync thread reports back, through the writer's own queue.
@@ -38,6 +47,7 @@ impl FsyncThread {
     /// `instrument` hears of each sync just before it, on this thread;
     /// each answer goes to `answers`.
     pub fn start(
+        writer: Weak<Locked>,
         answers: flume::Sender<Synced>,
         instrument: Option<Arc<dyn Instrument>>,
     ) -> std::io::Result<FsyncThread> {
@@ -52,10 +62,14 @@ impl FsyncThread {
                     }
                     let started = Instant::now();
                     let result = crate::log::trace::sync_data(&job.file);
-                    answer.send(Synced {
+                    let synced = Synced {
                         result,
                         took: started.elapsed(),
-                    });
+                    };
+                    match writer.upgrade() {
+                        Some(writer) => answer.hand_over(synced, &writer),
+                        None => answer.send(synced),
+                    }
                 }
             })?;
         Ok(FsyncThread {
@@ -88,6 +102,19 @@ impl Answer<'_> {
     fn send(mut self, synced: Synced) {
         if let Some(answers) = self.0.take() {
             let _ = answers.send(synced);
+        }
+    }
+
+    /// Gives the result to the writer under its lock, or, once it was taken
+    /// out to close, on the channel.
+    fn hand_over(mut self, synced: Synced, writer: &Locked) {
+        let mut guard = lock(writer);
+        match guard.as_mut() {
+            Some(w) => {
+                self.0 = None;
+                Writer::synced(w, synced);
+            }
+            None => self.send(synced),
         }
     }
 }
