@@ -11,6 +11,16 @@ use super::error::{LogError, Result};
 use super::header::{self, FILE_HEADER_BYTES, STORE_MAGIC};
 use super::record::{self, Decoded};
 
+/// Appended bytes are handed to the kernel's writeback (without waiting)
+/// every this many, so that the fdatasync that seals a full segment finds
+/// at most this much left to write. Under `everysec` and `no` a 64 MiB
+/// segment would otherwise be sealed with most of it dirty, and every write
+/// waits behind the lock for that fdatasync: 30 to 70 ms measured (the
+/// engine bench's writer under `no`). Under `always` the range is already
+/// clean and the call is cheap. As RocksDB's `wal_bytes_per_sync`, or
+/// Redis's incremental fsync of its rewrite.
+const WRITEBACK_BYTES: u64 = 1 << 20;
+
 pub struct Store {
     file: File,
     path: PathBuf,
@@ -18,6 +28,8 @@ pub struct Store {
     /// Bytes in the file, header included: where the next record goes. Only
     /// the owner of the log changes it, after a write that fully succeeded.
     size: u64,
+    /// Bytes handed to writeback so far.
+    written_back: u64,
 }
 
 impl Store {
@@ -49,6 +61,7 @@ impl Store {
             path: path.to_path_buf(),
             base,
             size,
+            written_back: size,
         })
     }
 
@@ -65,15 +78,38 @@ impl Store {
     }
 
     /// Writes already-framed records at the end with one `pwrite` loop and
-    /// returns the position of the first. On error the store's size is left
-    /// unchanged, but the file may hold part of the bytes; the caller fences.
+    /// returns the position of the first. On a write error the store's size
+    /// is left unchanged, but the file may hold part of the bytes; on a
+    /// writeback error (see [`WRITEBACK_BYTES`]) they are all in. Either way
+    /// the caller fences, and no caller is told they were written.
     pub fn append_framed(&mut self, framed: &[u8]) -> Result<u64> {
         let pos = self.size;
         self.file
             .write_all_at(framed, pos)
             .map_err(|e| LogError::io("appending to", &self.path, e))?;
         self.size += framed.len() as u64;
+        if self.size - self.written_back >= WRITEBACK_BYTES {
+            self.start_writeback()?;
+        }
         Ok(pos)
+    }
+
+    /// Starts writeback of what was appended since the last call, and
+    /// returns without waiting for it. Nothing is durable because of it: an
+    /// error still fences (the kernel may have dropped pages it could not
+    /// write).
+    fn start_writeback(&mut self) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let (from, len) = (self.written_back as i64, (self.size - self.written_back) as i64);
+        // SAFETY: a plain system call on a descriptor this store owns.
+        let rc =
+            unsafe { libc::sync_file_range(self.file.as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(LogError::io("starting writeback of", &self.path, err));
+        }
+        self.written_back = self.size;
+        Ok(())
     }
 
     /// Reads the record at `pos`, which must carry `offset`. The announced
@@ -133,6 +169,7 @@ impl Store {
             .map(|()| super::trace::synced(&self.file, &self.path))
             .map_err(|e| LogError::io("truncating", &self.path, e))?;
         self.size = len;
+        self.written_back = self.written_back.min(len);
         Ok(())
     }
 

@@ -104,6 +104,10 @@ async fn serve(
     // Writes queued in the engine whose replies are still to come, oldest
     // first; emptied before any other command runs and before each flush.
     let mut in_flight: VecDeque<cmd::InFlight> = VecDeque::new();
+    // Made once: a new one per read registers and drops a waiter each time
+    // (about 2% of a GET's CPU).
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     loop {
         let settings = state.connection_limits();
         // Run every complete request already buffered, in order.
@@ -181,7 +185,7 @@ async fn serve(
         }
         input.reserve(READ_CHUNK);
         let read = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = &mut cancelled => return Ok(()),
             read = read_with_timeout(socket, &mut input, settings.timeout_secs) => read,
         };
         match read {
