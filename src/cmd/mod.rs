@@ -198,12 +198,12 @@ pub async fn start_write(ctx: &Context, session: &mut Session, args: Vec<Bytes>)
 }
 
 impl InFlight {
-    /// Waits for the engine's answer (durable and applied) and makes the reply.
     /// The engine's handle on the write, for [`crate::engine::Engine::run_deferred`].
     pub fn pending(&mut self) -> &mut crate::engine::PendingAck {
         &mut self.ack
     }
 
+    /// Waits for the engine's answer (durable and applied) and makes the reply.
     pub async fn finish(self, ctx: &Context) -> Action {
         let reply = match self.ack.wait().await {
             Ok(ack) => (self.finish)(ack.outcome, self.protocol),

@@ -470,3 +470,53 @@ impl Drop for Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::command::{Condition, Ttl};
+    use crate::engine::config::FsyncPolicy;
+
+    fn set(key: &str) -> Command {
+        Command::Set {
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            value: Bytes::from_static(b"v"),
+            condition: Condition::Always,
+            ttl: Ttl::Clear,
+            get: false,
+        }
+    }
+
+    /// A panic while a caller held the writer (in a compute, say) leaves
+    /// half-done state behind: the engine fences instead of going on with
+    /// it, under every policy.
+    #[test]
+    fn a_panic_that_poisons_the_writer_fences_the_engine() {
+        for fsync in [FsyncPolicy::Always, FsyncPolicy::No] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = EngineConfig::new(dir.path());
+            config.fsync = fsync;
+            let engine = Engine::open(config).unwrap();
+            engine.execute_blocking(set("before")).unwrap();
+            let panicked = std::thread::scope(|s| {
+                s.spawn(|| {
+                    let _held = writer::lock(&engine.writer);
+                    panic!("a bug while the writer is held");
+                })
+                .join()
+            });
+            assert!(panicked.is_err());
+            let after = engine.execute_blocking(set("after"));
+            assert!(
+                matches!(after, Err(EngineError::Fenced { .. })),
+                "{fsync:?}: {after:?}"
+            );
+            assert!(engine.fenced().is_some_and(|cause| cause.contains("panicked")));
+            assert_eq!(
+                engine.get(b"before"),
+                Some(Bytes::from_static(b"v")),
+                "reads go on"
+            );
+        }
+    }
+}

@@ -40,6 +40,10 @@ pub enum EngineError {
     SnapshotInProgress,
 
     /// A snapshot could not be written; the log is untouched.
+    /// A thread panicked while it held the writer's lock: what it left half
+    /// done cannot be trusted, so the engine fences.
+    #[error("a thread panicked while it held the log's writer")]
+    WriterPanicked,
     #[error("snapshot failed: {0}")]
     SnapshotFailed(String),
 

@@ -55,13 +55,30 @@ const EXPIRY_SHARDS_PER_STEP: usize = 16;
 const EXPIRY_MAX_SHARDS_PER_TICK: usize = 256;
 const EXPIRY_BUDGET: Duration = Duration::from_millis(1);
 
-/// The writer behind the lock its thread takes for each thing it does, and
-/// that callers under `everysec` and `no` take to run their commands on
-/// their own thread ([`Writer::execute_now`]). `None` once closed.
+/// The writer behind the lock that callers take to run their commands on
+/// their own thread ([`Writer::run_now`]), the fsync thread to hand over a
+/// sync's result, and the writer thread for everything else. `None` once
+/// closed.
 pub type Locked = Mutex<Option<Writer>>;
 
+/// Takes the lock. A thread that panicked while it held it (in a command's
+/// compute, say) left the batch being assembled and the overlay half done:
+/// the first to find the lock poisoned fences the writer, and every caller
+/// waiting, or coming later, gets the error. (Before the writer lived
+/// behind a lock, such a panic ended its thread and callers got `Closed`.)
 pub fn lock(writer: &Locked) -> MutexGuard<'_, Option<Writer>> {
-    writer.lock().unwrap_or_else(|e| e.into_inner())
+    match writer.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => {
+            let mut guard = poisoned.into_inner();
+            writer.clear_poison();
+            if let Some(w) = guard.as_mut() {
+                w.fence(EngineError::WriterPanicked);
+                w.direct_answers.clear();
+            }
+            guard
+        }
+    }
 }
 
 /// What a caller gets back for a command.

@@ -184,7 +184,8 @@ pub struct LogCheck {
     /// For each lost store, in the order of `lost_indexes`: its base, and
     /// how far its index says it went (`base` + the entries before the first
     /// all-zero one): a lower bound on the log's end, since an active
-    /// index's last entries may never have reached the disk.
+    /// index's last entries may never have reached the disk (they go to
+    /// the file a page at a time: up to 511 may be missing).
     pub lost_ends: Vec<(Offset, Offset)>,
     /// Indexes left below the lowest store by an interrupted removal, and
     /// temporary files of an interrupted create: the next open deletes them.

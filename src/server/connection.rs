@@ -244,7 +244,8 @@ async fn finish_in_flight(
     if in_flight.is_empty() {
         return;
     }
-    // Under `everysec` and `no` the pipeline's writes run here, as one batch.
+    // The pipeline's writes run here, as one batch: one write(2), and under
+    // `always` one fsync.
     engine.run_deferred(in_flight.iter_mut().map(cmd::InFlight::pending));
     let ctx = context(state, engine);
     while let Some(write) = in_flight.pop_front() {
