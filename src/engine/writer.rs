@@ -93,13 +93,17 @@ pub struct Ack {
 pub enum Answer {
     /// Under `everysec` and `no`: written, applied, answered.
     Done(Result<Ack>),
-    /// Under `always`: comes once its batch's fsync returned.
+    /// Comes once durable and applied: under `always` when its batch's
+    /// fsync returned; for a pipeline, from the writer thread.
     Durable(oneshot::Receiver<Result<Ack>>),
 }
 
 pub enum Request {
     /// Work whose caller does not wait (lazy expiry).
     Execute(Command),
+    /// A pipeline's writes, each answered on its own channel once durable
+    /// (see [`super::api`]'s `run_deferred` for why they come this way).
+    Pipeline(Vec<(Command, oneshot::Sender<Result<Ack>>)>),
     Snapshot {
         reply: Option<oneshot::Sender<Result<SnapshotInfo>>>,
     },
@@ -130,7 +134,8 @@ struct Waiting {
 enum ReplyTo {
     /// Fire-and-forget work (lazy expiry).
     Nobody,
-    /// A caller waiting for its batch's fsync ([`Writer::start_now`]).
+    /// A caller waiting on a channel: for its batch's fsync
+    /// ([`Writer::start_now`]), or for a pipeline's answers.
     Caller(oneshot::Sender<Result<Ack>>),
     /// A caller holding the writer's lock ([`Writer::execute_now`]), in
     /// [`Writer::direct_answers`].
@@ -298,6 +303,11 @@ impl Writer {
     fn handle(&mut self, request: Request) -> Option<oneshot::Sender<Result<()>>> {
         match request {
             Request::Execute(command) => self.compute(command, ReplyTo::Nobody),
+            Request::Pipeline(commands) => {
+                for (command, reply) in commands {
+                    self.compute(command, ReplyTo::Caller(reply));
+                }
+            }
             Request::Snapshot { reply } => {
                 // It holds every command taken before it: those in flight
                 // or still being assembled are applied first.

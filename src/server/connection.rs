@@ -246,7 +246,9 @@ async fn finish_in_flight(
     }
     // The pipeline's writes run here, as one batch: one write(2), and under
     // `always` one fsync.
-    engine.run_deferred(in_flight.iter_mut().map(cmd::InFlight::pending));
+    engine
+        .run_deferred(in_flight.iter_mut().map(cmd::InFlight::pending))
+        .await;
     let ctx = context(state, engine);
     while let Some(write) = in_flight.pop_front() {
         encode(write.finish(&ctx).await, protocol, output);
