@@ -20,9 +20,10 @@
 //!   next: no third thread wakes between a batch's fsync and its callers.
 //!   Only one batch is in flight, and nothing is appended while it is.
 //!
-//! The writer thread ([`run`]) keeps the rest: the ticks (the everysec
-//! fsync, made without the lock, active expiry, automatic snapshots),
-//! snapshots, lazy expiry, pings and close.
+//! The writer thread ([`run`]) keeps the rest: pipelines, which it batches
+//! with other connections' (`Engine::run_deferred` says why), the ticks
+//! (the everysec fsync, made without the lock, active expiry, automatic
+//! snapshots), snapshots, lazy expiry, pings and close.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
