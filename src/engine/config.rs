@@ -71,13 +71,16 @@ pub struct EngineConfig {
     pub dir: PathBuf,
     pub fsync: FsyncPolicy,
     pub log: LogConfig,
-    /// Writes waiting for the writer thread. When full, callers wait
-    /// (`execute` suspends, `execute_blocking` blocks): backpressure, never
-    /// an unbounded queue.
+    /// Requests waiting for the writer thread: pipelines, lazy expiry,
+    /// snapshots. When full, a connection's pipeline waits to be queued:
+    /// backpressure, never an unbounded queue. (A single write runs on the
+    /// caller's thread and never queues.)
     pub queue_depth: usize,
-    /// The most commands the writer takes into one batch (one write, one
-    /// fsync). Larger batches amortise the fsync further but delay the first
-    /// command's acknowledgement by the time to compute the rest.
+    /// The most commands the writer thread takes from its queue into one
+    /// batch (one write, one fsync). Larger batches amortise the fsync
+    /// further but delay the first command's acknowledgement by the time to
+    /// compute the rest. Single writes from callers join the batch being
+    /// assembled without this bound: at most one per connection.
     pub max_batch_commands: usize,
     /// Largest value a command may build (`APPEND`, `SETRANGE`), as Redis's
     /// `proto-max-bulk-len`.
