@@ -169,26 +169,23 @@ pub enum Started {
 
 /// Runs the part of a write that needs no waiting: checks its arguments and
 /// queues it in the engine. Only for requests [`can_pipeline`] accepts.
-pub async fn start_write(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> Started {
+pub fn start_write(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> Started {
     let name = String::from_utf8_lossy(&args[0].to_ascii_uppercase()).into_owned();
     let started = std::time::Instant::now();
     let silent = silenced(session);
     let silence = |reply: Reply| Action::Reply(if silent { Reply::Nothing } else { reply });
     let plan = strings::plan(ctx, &name, &args).or_else(|| keys::plan(ctx, &name, &args));
     let reply = match plan {
-        Some(Ok(Plan::Write(command, finish))) => match ctx.engine.enqueue(command).await {
-            Ok(ack) => {
-                return Started::InFlight(InFlight {
-                    ack,
-                    finish,
-                    protocol: session.protocol,
-                    silent,
-                    name,
-                    started,
-                });
-            }
-            Err(err) => engine_error(&err),
-        },
+        Some(Ok(Plan::Write(command, finish))) => {
+            return Started::InFlight(InFlight {
+                ack: ctx.engine.enqueue(command),
+                finish,
+                protocol: session.protocol,
+                silent,
+                name,
+                started,
+            });
+        }
         Some(Ok(Plan::Done(reply))) | Some(Err(reply)) => reply,
         None => Reply::error(format!("ERR unknown command '{name}'")),
     };

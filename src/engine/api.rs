@@ -186,8 +186,8 @@ impl Engine {
     /// Starts a write without running it: a connection starts every write of
     /// a pipeline this way, has [`Engine::run_deferred`] run them as one
     /// batch (one write(2), one fsync), then awaits the answers in order.
-    pub async fn enqueue(&self, command: Command) -> Result<PendingAck> {
-        Ok(PendingAck(AckState::Deferred(command, self.writer.clone())))
+    pub fn enqueue(&self, command: Command) -> PendingAck {
+        PendingAck(AckState::Deferred(command, self.writer.clone()))
     }
 
     /// Runs the writes among `acks` that [`Engine::enqueue`] kept, in order,
@@ -199,8 +199,9 @@ impl Engine {
     /// 20 µs) that the other async worker, blocked on it, often sleeps and
     /// is woken again, and that cost more than the hand-off, which a
     /// pipeline shares. Measured with `bench/compare.sh` (SET, 50 clients,
-    /// pipeline 16): run here, 0.65–0.75× Redis; through the writer thread,
-    /// 0.92–1.09×. Without pipelining it is the other way round.
+    /// pipeline 16, `f7b8c34` against `0b41f52`): run here, 0.65–0.75×
+    /// Redis; through the writer thread, 0.86–1.05×. Without pipelining it
+    /// is the other way round.
     pub async fn run_deferred<'a>(&self, acks: impl IntoIterator<Item = &'a mut PendingAck>) {
         let mut deferred: Vec<&mut PendingAck> = acks
             .into_iter()

@@ -259,17 +259,7 @@ struct Writeback {
 
 impl Writeback {
     fn advance(&mut self, file: &File, written: u64) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let range = |from: u64, to: u64, flags| {
-            // SAFETY: a plain system call on an open descriptor.
-            let rc =
-                unsafe { libc::sync_file_range(file.as_raw_fd(), from as i64, (to - from) as i64, flags) };
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        };
+        let range = |from, to, flags| crate::log::store::sync_file_range(file, from, to, flags);
         if let Some((from, to)) = self.in_flight.take() {
             let wait = libc::SYNC_FILE_RANGE_WAIT_BEFORE
                 | libc::SYNC_FILE_RANGE_WRITE

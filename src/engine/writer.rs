@@ -347,15 +347,15 @@ impl Writer {
 
     /// Runs `commands` as one batch for a caller that holds the lock, as
     /// [`Writer::execute_now`] or [`Writer::start_now`] as the policy says.
+    /// Either may make the automatic snapshot due.
     pub fn run_now(&mut self, commands: impl IntoIterator<Item = Command>, answers: &mut Vec<Answer>) {
         if self.shared.config.fsync == FsyncPolicy::Always {
-            let mut durable = Vec::new();
-            self.start_now(commands, &mut durable);
-            answers.extend(durable.into_iter().map(Answer::Durable));
+            self.start_now(commands, answers);
         } else {
-            let mut done = Vec::new();
-            self.execute_now(commands, &mut done);
-            answers.extend(done.into_iter().map(Answer::Done));
+            self.execute_now(commands, answers);
+        }
+        if self.snapshot_due() {
+            self.start_snapshot(None);
         }
     }
 
@@ -365,16 +365,13 @@ impl Writer {
     /// order, with no hand-off to the writer thread and back. The thread
     /// commits whatever it takes before it lets go of the lock, so no batch
     /// of its is half-assembled here.
-    fn execute_now(&mut self, commands: impl IntoIterator<Item = Command>, answers: &mut Vec<Result<Ack>>) {
+    fn execute_now(&mut self, commands: impl IntoIterator<Item = Command>, answers: &mut Vec<Answer>) {
         debug_assert!(self.in_flight.is_none() && self.waiting.is_empty());
         for command in commands {
             self.compute(command, ReplyTo::Direct);
         }
         self.commit();
-        answers.append(&mut self.direct_answers);
-        if self.snapshot_due() {
-            self.start_snapshot(None);
-        }
+        answers.extend(self.direct_answers.drain(..).map(Answer::Done));
     }
 
     /// Under `always`, for a caller that holds the lock: computes `commands`
@@ -382,15 +379,11 @@ impl Writer {
     /// unless one is in flight (then [`Writer::synced`] does, on the fsync
     /// thread). Each answer comes on its receiver once its batch is durable
     /// and applied.
-    fn start_now(
-        &mut self,
-        commands: impl IntoIterator<Item = Command>,
-        answers: &mut Vec<oneshot::Receiver<Result<Ack>>>,
-    ) {
+    fn start_now(&mut self, commands: impl IntoIterator<Item = Command>, answers: &mut Vec<Answer>) {
         for command in commands {
             let (reply, answer) = oneshot::channel();
             self.compute(command, ReplyTo::Caller(reply));
-            answers.push(answer);
+            answers.push(Answer::Durable(answer));
         }
         self.commit();
     }

@@ -99,15 +99,13 @@ impl Store {
     /// error still fences (the kernel may have dropped pages it could not
     /// write).
     fn start_writeback(&mut self) -> Result<()> {
-        use std::os::fd::AsRawFd;
-        let (from, len) = (self.written_back as i64, (self.size - self.written_back) as i64);
-        // SAFETY: a plain system call on a descriptor this store owns.
-        let rc =
-            unsafe { libc::sync_file_range(self.file.as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            return Err(LogError::io("starting writeback of", &self.path, err));
-        }
+        sync_file_range(
+            &self.file,
+            self.written_back,
+            self.size,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+        .map_err(|e| LogError::io("starting writeback of", &self.path, e))?;
         self.written_back = self.size;
         Ok(())
     }
@@ -179,6 +177,20 @@ impl Store {
         self.file
             .try_clone()
             .map_err(|e| LogError::io("duplicating handle of", &self.path, e))
+    }
+}
+
+/// `sync_file_range(2)` of the bytes `from..to` of `file`, with `flags`
+/// (`SYNC_FILE_RANGE_*`): writeback started or waited for, never made
+/// durable (only an fsync does that).
+pub fn sync_file_range(file: &File, from: u64, to: u64, flags: libc::c_uint) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on an open descriptor.
+    let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), from as i64, (to - from) as i64, flags) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

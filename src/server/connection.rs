@@ -135,7 +135,7 @@ async fn serve(
                 && cmd::can_pipeline(session, &args)
             {
                 let ctx = context(state, engine);
-                match cmd::start_write(&ctx, session, args).await {
+                match cmd::start_write(&ctx, session, args) {
                     cmd::Started::InFlight(write) => {
                         in_flight.push_back(write);
                         continue;
