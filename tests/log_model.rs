@@ -7,13 +7,20 @@
 //! segment roll that sealed the segment before, or by recovery) and its full
 //! length, optionally losing every entry of the active (never fsynced) index.
 //! The model then keeps exactly the records that fit whole before the cut.
+//!
+//! While a roll is unfinished (see `walkv::log::roll`; here only a sync, a
+//! close, a removal or the next roll finish it), the segment it sealed is
+//! not yet durable either: a crash cuts it first; if that cut a record, the
+//! new segment (still under its temporary name) must be deleted; if not, it
+//! is cut anywhere, its header included, and adopted when its header
+//! survived.
 
 use std::fs::OpenOptions;
 use std::path::Path;
 
 use proptest::prelude::*;
 use tempfile::TempDir;
-use walkv::log::dir::{index_path, store_path};
+use walkv::log::dir::{index_path, store_path, temp_path};
 use walkv::log::header::FILE_HEADER_BYTES;
 use walkv::log::record::framed_len;
 use walkv::log::{Log, LogConfig, LogError, Offset};
@@ -74,6 +81,10 @@ struct Model {
     /// durable: a crash may cut anything after them, nothing before.
     active: Offset,
     durable: u64,
+    /// While the roll that started the active segment is unfinished: the
+    /// segment it sealed (its base), and how many bytes of its store are
+    /// durable. Nothing of the active store is, meanwhile.
+    unfinished: Option<(Offset, u64)>,
 }
 
 struct Harness {
@@ -91,6 +102,7 @@ impl Harness {
             lowest: 0,
             active: 0,
             durable: FILE_HEADER_BYTES as u64,
+            unfinished: None,
         };
         Harness {
             dir,
@@ -137,11 +149,11 @@ impl Harness {
             }
             Op::Sync => {
                 self.log().sync().unwrap();
-                self.model.durable = self.store_len();
+                self.roll_finished();
             }
             Op::Reopen => {
                 self.log.take().unwrap().close().unwrap();
-                self.model.durable = self.store_len();
+                self.roll_finished();
                 let log = self.open();
                 assert_eq!(
                     log.recovery().torn_bytes,
@@ -155,48 +167,137 @@ impl Harness {
         self.check();
     }
 
-    /// A roll seals the old segment (so all of it is durable) and creates the
-    /// new one durably with just its header.
+    /// A roll starts a new segment of which nothing is durable, and leaves
+    /// the one it sealed as durable as it was: fully, if an earlier roll
+    /// was finished by this one (it fsyncs the store that roll started,
+    /// complete by then), else as far as the last sync.
     fn after_append(&mut self) {
-        let active = *self.stores().last().unwrap();
-        if active != self.model.active {
-            self.model.active = active;
-            self.model.durable = FILE_HEADER_BYTES as u64;
+        let active = self.log().active_base();
+        if active == self.model.active {
+            return;
         }
+        let sealed = *self.stores().last().unwrap();
+        let sealed_durable = if self.model.unfinished.is_some() || sealed != self.model.active {
+            std::fs::metadata(store_path(self.dir.path(), sealed))
+                .unwrap()
+                .len()
+        } else {
+            self.model.durable
+        };
+        self.model.unfinished = Some((sealed, sealed_durable));
+        self.model.active = active;
+        self.model.durable = 0;
+    }
+
+    /// A sync, a close or a removal finished the roll: the active store is
+    /// named and durable up to its length.
+    fn roll_finished(&mut self) {
+        self.model.unfinished = None;
+        self.model.durable = self.store_len();
     }
 
     fn remove_below(&mut self, below: Offset) {
         // The segments are `bases[i]..bases[i + 1]`, the last one active; the
         // new first segment is the first that holds `below`, or the active one.
-        let bases = self.stores();
+        let mut bases = self.stores();
+        if self.model.unfinished.is_some() {
+            bases.push(self.model.active);
+        }
         let first = (0..bases.len())
             .find(|&i| bases.get(i + 1).is_none_or(|&next| next > below))
             .unwrap();
         assert_eq!(self.log().remove_below(below).unwrap(), first, "below {below}");
+        self.roll_finished();
         self.model.lowest = bases[first];
         assert_eq!(self.stores(), bases[first..]);
     }
 
     fn crash(&mut self, cut: Option<u64>, lose_index: bool) {
         drop(self.log.take());
+        if let Some((sealed, durable)) = self.model.unfinished.take() {
+            return self.crash_in_roll(sealed, durable, cut, lose_index);
+        }
         let base = self.model.active;
-        let store = store_path(self.dir.path(), base);
         let len = self.store_len();
         let cut = cut.map_or(len, |c| self.model.durable + c % (len - self.model.durable + 1));
-        OpenOptions::new()
-            .write(true)
-            .open(&store)
-            .unwrap()
-            .set_len(cut)
-            .unwrap();
+        set_len(&store_path(self.dir.path(), base), cut);
         if lose_index {
             zero_entries(&index_path(self.dir.path(), base));
         }
-
         // Keep the records of the active segment that end at or before the cut.
+        let indexed = self.model.payloads.len() as u64 - base;
+        let (kept, end) = self.fitting(base, cut);
+        self.model.payloads.truncate(kept as usize);
+
+        let recovery = self.reopen_after_crash();
+        assert_eq!(recovery.torn_bytes, cut - end, "crash cut the store at {cut}");
+        let stale = if lose_index {
+            kept > base
+        } else {
+            kept - base < indexed
+        };
+        assert_eq!(recovery.indexes_rebuilt, usize::from(stale), "crash cut at {cut}");
+    }
+
+    /// A crash while the roll that started the active segment is
+    /// unfinished. `cut` cuts the sealed store in its lossy range; if that
+    /// leaves it whole, the bits of `cut` turned around cut the new store
+    /// anywhere, its header included.
+    fn crash_in_roll(&mut self, sealed: Offset, durable: u64, cut: Option<u64>, lose_index: bool) {
+        let new = self.model.active;
+        let sealed_store = store_path(self.dir.path(), sealed);
+        let new_store = temp_path(&store_path(self.dir.path(), new));
+        let sealed_len = std::fs::metadata(&sealed_store).unwrap().len();
+        let new_len = std::fs::metadata(&new_store).unwrap().len();
+        let sealed_cut = cut.map_or(sealed_len, |c| durable + c % (sealed_len - durable + 1));
+        let new_cut = cut.map_or(new_len, |c| c.rotate_left(32) % (new_len + 1));
+        set_len(&sealed_store, sealed_cut);
+        if lose_index {
+            zero_entries(&index_path(self.dir.path(), sealed));
+        }
+        let (sealed_kept, sealed_end) = self.fitting(sealed, sealed_cut);
+        if sealed_kept == new {
+            set_len(&new_store, new_cut);
+        }
+        let adopted = sealed_kept == new && new_cut >= FILE_HEADER_BYTES as u64;
+        let (kept, new_end) = if adopted {
+            self.fitting(new, new_cut)
+        } else {
+            (sealed_kept, 0)
+        };
+        self.model.payloads.truncate(kept as usize);
+
+        let recovery = self.reopen_after_crash();
+        let what = format!("sealed store cut at {sealed_cut} of {sealed_len}, new at {new_cut} of {new_len}");
+        let torn = match adopted {
+            true => new_cut - new_end,
+            false => sealed_cut - sealed_end,
+        };
+        assert_eq!(recovery.torn_bytes, torn, "{what}");
+        assert_eq!(
+            self.log().active_base(),
+            if adopted { new } else { sealed },
+            "{what}"
+        );
+        // The sealed index holds every entry of its store (written when the
+        // roll began): stale if zeroed, or if the cut took records. An
+        // adopted store's index, left under its temporary name, is rebuilt.
+        let sealed_stale = match lose_index {
+            true => sealed_kept > sealed,
+            false => sealed_kept < new,
+        };
+        assert_eq!(
+            recovery.indexes_rebuilt,
+            usize::from(sealed_stale) + usize::from(adopted),
+            "{what}"
+        );
+    }
+
+    /// How far the records of the segment at `base` reach when its store is
+    /// cut at `cut`: the offset after the last whole one, and where it ends.
+    fn fitting(&self, base: Offset, cut: u64) -> (Offset, u64) {
         let mut end = FILE_HEADER_BYTES as u64;
         let mut kept = base;
-        let indexed = self.model.payloads.len() as u64 - base;
         for p in &self.model.payloads[base as usize..] {
             if end + framed_len(p.len()) as u64 > cut {
                 break;
@@ -204,21 +305,16 @@ impl Harness {
             end += framed_len(p.len()) as u64;
             kept += 1;
         }
-        self.model.payloads.truncate(kept as usize);
+        (kept, end)
+    }
 
-        let log = self.open();
-        let recovery = log.recovery().clone();
-        assert_eq!(recovery.torn_bytes, cut - end, "crash cut the store at {cut}");
-        if recovery.torn_bytes > 0 {
-            // Cutting the tail fsyncs the store, and with it what remains.
-            self.model.durable = end;
-        }
-        let stale = if lose_index {
-            kept > base
-        } else {
-            kept - base < indexed
-        };
-        assert_eq!(recovery.indexes_rebuilt, usize::from(stale), "crash cut at {cut}");
+    /// Reopens after a crash: the open fsyncs the last store, whatever it
+    /// cut, so all of it is durable.
+    fn reopen_after_crash(&mut self) -> walkv::log::Recovery {
+        let recovery = self.open().recovery().clone();
+        self.model.active = self.log().active_base();
+        self.model.durable = self.store_len();
+        recovery
     }
 
     fn open(&mut self) -> &mut Log {
@@ -268,6 +364,15 @@ impl Harness {
             .collect();
         assert_eq!(all, expected, "iter_from({lowest})");
     }
+}
+
+fn set_len(path: &Path, len: u64) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
 }
 
 /// What losing the active index's unsynced pages looks like: the header

@@ -39,7 +39,7 @@ use super::effects::{Effects, Pending};
 use super::error::{EngineError, Result};
 use super::mutation::Mutation;
 use super::snapshot::SnapshotInfo;
-use crate::log::{Log, Offset};
+use crate::log::{Log, Offset, SyncHandle};
 
 mod fsync;
 mod snapshots;
@@ -114,12 +114,16 @@ pub enum Request {
     /// yet, for the snapshot thread to fdatasync (not the writer: under
     /// `no` that can be seconds of writes, and every write would wait).
     SnapshotCopied {
-        reply: oneshot::Sender<Result<(Offset, Option<std::fs::File>)>>,
+        reply: oneshot::Sender<Result<(Offset, Option<SyncHandle>)>>,
     },
     SnapshotDone(Result<SnapshotInfo>),
     Close {
         reply: oneshot::Sender<Result<()>>,
     },
+    /// A segment roll to finish: sent by whoever rolled the log, so that
+    /// the writer thread does the roll's fsyncs without the lock (see
+    /// [`crate::log::roll`]).
+    FinishRoll,
     /// Answered as soon as it is taken from the queue (a watchdog's probe).
     Ping {
         reply: oneshot::Sender<()>,
@@ -212,7 +216,7 @@ pub struct Writer {
     synced_rx: flume::Receiver<Synced>,
     /// A handle on the active store for the fsync thread, and the base of
     /// the segment it belongs to.
-    sync_handle: Option<(Offset, Arc<std::fs::File>)>,
+    sync_handle: Option<(Offset, Arc<SyncHandle>)>,
     /// Every record below this offset is applied to the table.
     applied_end: Offset,
     last_sync: Instant,
@@ -334,8 +338,27 @@ impl Writer {
             Request::Ping { reply } => {
                 let _ = reply.send(());
             }
+            // The loop in `run` finishes it, once the lock is let go.
+            Request::FinishRoll => {}
         }
         None
+    }
+
+    /// Asks the writer thread to finish the roll the last append started.
+    /// A full queue means it is about to run anyway, and it looks for an
+    /// unfinished roll after whatever it takes.
+    fn wake_for_roll(&self) {
+        if let Some(tx) = self.tx.upgrade() {
+            let _ = tx.try_send(Request::FinishRoll);
+        }
+    }
+
+    /// A roll was finished without the lock: the log takes note, and a
+    /// failure fences, as a failed fsync does.
+    fn roll_finished(&mut self) {
+        if let Err(err) = self.log.settle_roll() {
+            self.fence(err.into());
+        }
     }
 
     fn fenced_error(&self) -> Option<EngineError> {
@@ -518,8 +541,12 @@ impl Writer {
     /// Appends the batch; makes it durable now, or starts its fsync on the
     /// fsync thread, as the policy says.
     fn write_batch(&mut self, first: Option<Offset>) -> Result<Durability> {
+        let base = self.log.active_base();
         let range = self.log.append_batch(&self.payloads)?;
         self.payloads.clear();
+        if self.log.active_base() != base {
+            self.wake_for_roll();
+        }
         assert_eq!(
             Some(range.start),
             first,
@@ -544,12 +571,12 @@ impl Writer {
 
     /// A handle on the active store, to fdatasync it from another thread
     /// (earlier segments were synced when they rolled).
-    fn active_handle(&mut self) -> Result<Arc<std::fs::File>> {
+    fn active_handle(&mut self) -> Result<Arc<SyncHandle>> {
         let base = self.log.active_base();
         Ok(match &self.sync_handle {
             Some((b, file)) if *b == base => file.clone(),
             _ => {
-                let file = Arc::new(self.log.active_store_handle()?);
+                let file = Arc::new(self.log.sync_handle()?);
                 self.sync_handle = Some((base, file.clone()));
                 file
             }
@@ -738,7 +765,7 @@ impl Writer {
 /// Under `everysec`, the fdatasync a tick asks for: of `file`, covering the
 /// log up to `next_offset`.
 struct EverySecSync {
-    file: Arc<std::fs::File>,
+    file: Arc<SyncHandle>,
     next_offset: Offset,
 }
 
@@ -787,13 +814,21 @@ pub fn run(writer: Arc<Locked>) {
                 return;
             }
         };
+        let roll = w.log.unfinished_roll();
         drop(guard);
+        if let Some(roll) = roll {
+            // Its error reaches the log through `settle_roll`.
+            let _ = roll.finish();
+            if let Some(w) = lock(&writer).as_mut() {
+                w.roll_finished();
+            }
+        }
         if let Some(sync) = sync {
             if let Some(instrument) = &instrument {
                 instrument.before_sync(sync.next_offset);
             }
             let started = Instant::now();
-            let result = crate::log::trace::sync_data(&sync.file);
+            let result = sync.file.sync_data();
             let took = started.elapsed();
             if let Some(w) = lock(&writer).as_mut() {
                 w.everysec_synced(sync, result, took);

@@ -190,6 +190,10 @@ pub struct LogCheck {
     /// Indexes left below the lowest store by an interrupted removal, and
     /// temporary files of an interrupted create: the next open deletes them.
     pub leftovers: Vec<PathBuf>,
+    /// The store an unfinished segment roll left under its temporary name
+    /// (see [`super::roll`]): the next open adopts it if the last segment
+    /// ends where it starts, and removes it otherwise. Not checked here.
+    pub unfinished_roll: Option<PathBuf>,
     /// Files the log does not own; left alone.
     pub strays: Vec<PathBuf>,
     /// `live` only: the last store's torn ending (file, position), taken for
@@ -458,6 +462,9 @@ pub fn check(dir: &Path, opts: &CheckOptions, progress: &mut dyn FnMut(u64)) -> 
     let mut out = LogCheck {
         dir: dir.to_path_buf(),
         leftovers: listing.temps.clone(),
+        unfinished_roll: listing
+            .unfinished_roll
+            .map(|base| dir::temp_path(&dir::store_path(dir, base))),
         strays: listing.strays.clone(),
         ..LogCheck::default()
     };

@@ -77,6 +77,10 @@ pub struct Listing {
     pub stores: Vec<Offset>,
     pub indexes: Vec<Offset>,
     pub temps: Vec<PathBuf>,
+    /// The base of the store an unfinished roll left under its temporary
+    /// name (see [`super::roll`]): the temporary store above every named
+    /// one. Not in `temps`: the open adopts it when it continues the log.
+    pub unfinished_roll: Option<Offset>,
     pub strays: Vec<PathBuf>,
 }
 
@@ -100,6 +104,16 @@ pub fn list(dir: &Path) -> Result<Listing> {
     }
     listing.stores.sort_unstable();
     listing.indexes.sort_unstable();
+    listing.unfinished_roll = listing
+        .temps
+        .iter()
+        .filter_map(|tmp| temp_store_base(tmp))
+        .max()
+        .filter(|&base| listing.stores.last().is_none_or(|&last| base > last));
+    if let Some(base) = listing.unfinished_roll {
+        let tmp = temp_path(&store_path(dir, base));
+        listing.temps.retain(|t| *t != tmp);
+    }
     Ok(listing)
 }
 
@@ -161,17 +175,9 @@ pub fn create_dir(dir: &Path) -> Result<()> {
 /// then the directory is fsynced. A crash leaves either no file, or the whole
 /// file; a leftover `.tmp` is removed at the next open.
 pub fn create_atomic(path: &Path, contents: &[u8], len: u64) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{TEMP_EXT}"));
-    let tmp = PathBuf::from(tmp);
+    let tmp = temp_path(path);
     let write = || -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = create_file(&tmp)?;
         f.write_all(contents)?;
         if len > contents.len() as u64 {
             f.set_len(len)?;
@@ -181,6 +187,36 @@ pub fn create_atomic(path: &Path, contents: &[u8], len: u64) -> Result<()> {
     write().map_err(|e| LogError::io("writing", &tmp, e))?;
     super::trace::rename(&tmp, path).map_err(|e| LogError::io("renaming into place", path, e))?;
     sync_dir(path.parent().expect("segment files live in a directory"))
+}
+
+/// The base of a temporary store (`<base>.store.tmp`), if `path` is one.
+fn temp_store_base(path: &Path) -> Option<Offset> {
+    let name = path.file_name()?.to_str()?;
+    match classify(name.strip_suffix(&format!(".{TEMP_EXT}"))?) {
+        Entry::Store(base) => Some(base),
+        _ => None,
+    }
+}
+
+/// The temporary name `path` is written under before it is renamed into
+/// place; the next open deletes what is left under such a name.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{TEMP_EXT}"));
+    PathBuf::from(tmp)
+}
+
+/// Opens a new file for reading and writing, mode 0600, emptying any file
+/// left under the name.
+pub fn create_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// Deletes a file by shrinking it in steps before the unlink, as RocksDB's

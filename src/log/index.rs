@@ -58,8 +58,9 @@ pub struct Index {
     file: File,
     /// Maps exactly the file's length; remapped whenever the length changes.
     /// Safety: only this process touches the file (it holds the directory
-    /// lock), and the file is never shortened while this mapping covers the
-    /// cut part and is still read.
+    /// lock), and the part of the mapping a shortened file no longer covers
+    /// is never read: [`Index::set_capacity`] remaps, and the trim of a
+    /// roll ([`Index::begin_seal`]) cuts only past the last entry.
     mmap: MmapMut,
     path: PathBuf,
     /// Entries the file has room for.
@@ -120,6 +121,26 @@ impl Index {
                 format!("index just written does not read back: {reason}"),
             )),
         }
+    }
+
+    /// Creates an empty index at `path` (a temporary name) with room for
+    /// `capacity` entries and nothing fsynced: the fast half of a roll, see
+    /// [`super::roll`].
+    pub fn create_unsynced(path: &Path, base: Offset, capacity: u64) -> Result<Index> {
+        let file = super::dir::create_file(path)
+            .and_then(|f| f.write_all_at(&header::encode(INDEX_MAGIC, base), 0).map(|()| f))
+            .and_then(|f| f.set_len(file_len_for(capacity)).map(|()| f))
+            .map_err(|e| LogError::io("creating index", path, e))?;
+        let mmap = map(&file, path)?;
+        Ok(Index {
+            file,
+            mmap,
+            path: path.to_path_buf(),
+            capacity,
+            len: 0,
+            flushed: 0,
+            pending: Vec::new(),
+        })
     }
 
     /// Opens the index and checks it against the store's record positions.
@@ -309,6 +330,34 @@ impl Index {
         Ok(())
     }
 
+    /// The fast half of sealing, for a roll (see [`super::roll`]): the
+    /// entries waiting are written and the index takes no more. Returns a
+    /// second handle on the file and the length to trim it to, exactly its
+    /// entries; the trim and the fsync go through that handle, on whichever
+    /// thread finishes the roll. The mapping keeps its length, but nothing
+    /// past the entries is read through it.
+    pub fn begin_seal(&mut self) -> Result<(File, u64)> {
+        self.flush()?;
+        self.pending = Vec::new();
+        self.capacity = self.len;
+        Ok((self.clone_file()?, file_len_for(self.len)))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn clone_file(&self) -> Result<File> {
+        self.file
+            .try_clone()
+            .map_err(|e| LogError::io("duplicating handle of", &self.path, e))
+    }
+
+    /// Records that the file now bears the name `path` (its roll renamed it).
+    pub fn renamed(&mut self, path: PathBuf) {
+        self.path = path;
+    }
+
     /// Trims the preallocated tail and makes the index durable, so a clean
     /// shutdown leaves an index that the next open accepts as it is.
     pub fn seal(&mut self) -> Result<()> {
@@ -344,7 +393,8 @@ impl Drop for Index {
 fn map(file: &File, path: &Path) -> Result<MmapMut> {
     // SAFETY: see the `mmap` field: the directory lock keeps other processes
     // out, and this process only resizes the file through `set_capacity`,
-    // which replaces the mapping before it is read again.
+    // which replaces the mapping before it is read again, and through a
+    // roll's trim, which cuts nothing that is read (see `begin_seal`).
     unsafe { MmapMut::map_mut(file) }.map_err(|e| LogError::io("mapping index", path, e))
 }
 

@@ -8,6 +8,7 @@
 //! - [`index`]: a memory-mapped map from offset to store position; a cache
 //! - [`scan`]: walking a store, and deciding how it ends (clean, torn, corrupt)
 //! - [`segment`]: a store and its index, named by base offset
+//! - [`roll`]: the slow half of starting a new segment, done off the append path
 //! - [`dir`]: the directory's lock, file names, and atomic file creation
 //! - [`Log`]: the ordered segments; append, read, sync, replay, remove
 //! - [`trace`]: test-only durability trace and fault switches; no-ops by default
@@ -18,7 +19,8 @@
 //! rules are in `docs/format.md`.
 //!
 //! **Durability contract.** An appended record is durable once [`Log::sync`]
-//! returns `Ok` after it (or after a segment roll sealed it). A failed write
+//! returns `Ok` after it, or a sync through a [`SyncHandle`] taken after it
+//! (or once the roll that sealed its segment finished). A failed write
 //! or fsync fences the log for good: the caller must not acknowledge anything
 //! more and should restart the process.
 
@@ -30,6 +32,7 @@ pub mod header;
 pub mod index;
 pub mod reader;
 pub mod record;
+pub mod roll;
 pub mod scan;
 pub mod segment;
 mod segmented;
@@ -39,6 +42,7 @@ pub mod trace;
 pub use config::LogConfig;
 pub use error::{LogError, Result};
 pub use reader::{LogIter, LogReader};
+pub use roll::{Roll, SyncHandle};
 pub use segmented::{Log, LogStats, Recovery, remove_segments_below};
 
 /// A record's position in the log. Offsets are dense and start at 0: the

@@ -10,10 +10,11 @@ use tracing::{info, warn};
 
 use super::Offset;
 use super::config::LogConfig;
-use super::dir::{index_path, store_path};
+use super::dir::{index_path, store_path, temp_path};
 use super::error::{LogError, Result};
 use super::index::Index;
 use super::record;
+use super::roll::{Created, Durable, Steps};
 use super::scan::{self, Ending, Scan};
 use super::store::Store;
 
@@ -159,6 +160,52 @@ impl Segment {
     pub fn seal(&mut self) -> Result<()> {
         self.store.sync()?;
         self.index.seal()
+    }
+
+    /// Starts the segment that follows this full one: the fast half of a
+    /// roll (see [`super::roll`]). This one's index entries are written and
+    /// it takes no more records; the next one's files are created under
+    /// temporary names. Nothing is fsynced: the steps returned do that.
+    pub fn start_next(&mut self, dir: &Path, config: &LogConfig) -> Result<(Segment, Steps)> {
+        let base = self.next_offset();
+        let (full_index, full_index_len) = self.index.begin_seal()?;
+        let (store_final, index_final) = (store_path(dir, base), index_path(dir, base));
+        let store = Store::create_unsynced(&temp_path(&store_final), base)?;
+        let index = Index::create_unsynced(&temp_path(&index_final), base, config.index_capacity())?;
+        let steps = Steps {
+            dir: dir.to_path_buf(),
+            full_store: Durable {
+                file: self.store.clone_file()?,
+                path: self.store.path().to_path_buf(),
+            },
+            full_index: Durable {
+                file: full_index,
+                path: self.index.path().to_path_buf(),
+            },
+            full_index_len,
+            new_store: Created {
+                file: Durable {
+                    file: store.clone_file()?,
+                    path: store.path().to_path_buf(),
+                },
+                final_path: store_final,
+            },
+            new_index: Created {
+                file: Durable {
+                    file: index.clone_file()?,
+                    path: index.path().to_path_buf(),
+                },
+                final_path: index_final,
+            },
+        };
+        Ok((Segment { base, store, index }, steps))
+    }
+
+    /// Records that the roll that started this segment renamed its files
+    /// into place.
+    pub fn renamed_into_place(&mut self, dir: &Path) {
+        self.store.renamed(store_path(dir, self.base));
+        self.index.renamed(index_path(dir, self.base));
     }
 
     /// Deletes the segment's files: the store first, so that a crash in

@@ -1,11 +1,13 @@
 //! The log: the ordered segments of one directory, of which only the last,
 //! the active one, is written. Opening it takes the directory's lock and
 //! recovers every segment; appending rolls a new segment when the active one
-//! is full; compaction removes whole segments from the front.
+//! is full (the roll's fsyncs are left to another thread, see [`super::roll`]);
+//! compaction removes whole segments from the front.
 
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
@@ -15,6 +17,7 @@ use super::config::LogConfig;
 use super::dir::{self, Listing};
 use super::error::{LogError, Result};
 use super::reader::{LogIter, LogReader, Part};
+use super::roll::{Roll, SyncHandle};
 use super::segment::Segment;
 
 pub struct Log {
@@ -24,6 +27,10 @@ pub struct Log {
     _lock: File,
     /// Oldest first, contiguous in offsets, never empty; the last is active.
     segments: Vec<Segment>,
+    /// The roll that started the active segment, until it is finished and
+    /// settled ([`Log::settle_roll`]); the active segment's files bear
+    /// temporary names meanwhile.
+    roll: Option<Arc<Roll>>,
     recovery: Recovery,
     /// Set by the first failed write or fsync; from then on nothing is
     /// written (see [`LogError::Fenced`]).
@@ -73,13 +80,23 @@ impl Log {
         let listing = dir::list(&dir)?;
         dir::clean(&listing)?;
         remove_orphan_indexes(&dir, &listing)?;
-        let (segments, mut recovery) = recover_segments(&dir, &listing.stores, &config)?;
+        let (mut segments, mut recovery) = recover_segments(&dir, &listing.stores, &config)?;
+        if let Some(base) = listing.unfinished_roll {
+            adopt_unfinished_roll(&dir, base, &mut segments, &mut recovery, &config)?;
+        }
+        // What the last store holds may be in the page cache only (a process
+        // killed between its write and its fsync): make it durable before
+        // anyone reads it, so that nothing served after a restart can still
+        // be lost.
+        segments.last().expect("never empty").sync()?;
+        recovery.segments = segments.len();
         recovery.duration = started.elapsed();
         let log = Log {
             dir,
             config,
             _lock: lock,
             segments,
+            roll: None,
             recovery,
             fenced: None,
             stats: LogStats::default(),
@@ -138,15 +155,52 @@ impl Log {
         Ok(count)
     }
 
-    /// Seals the active segment (making it durable) and starts a new one.
+    /// Starts a new segment after the full active one, leaving the fsyncs
+    /// that make both durable to [`Log::unfinished_roll`]'s taker (or to the
+    /// next sync). The previous roll is finished first: one at a time.
     fn roll(&mut self) -> Result<()> {
+        self.finish_roll()?;
         let active = self.segments.last_mut().expect("never empty");
-        let base = active.next_offset();
-        active.seal()?;
-        let segment = Segment::create(&self.dir, base, &self.config)?;
-        debug!(base, "rolled to a new segment");
+        let (segment, steps) = active.start_next(&self.dir, &self.config)?;
+        debug!(base = segment.base(), "rolled to a new segment");
         self.segments.push(segment);
+        self.roll = Some(Arc::new(Roll::new(steps)));
         Ok(())
+    }
+
+    /// The roll that started the active segment, while it is unfinished:
+    /// for a thread to finish without the log ([`Roll::finish`]), which
+    /// then tells the log ([`Log::settle_roll`]).
+    pub fn unfinished_roll(&self) -> Option<Arc<Roll>> {
+        self.roll.as_ref().filter(|roll| !roll.is_done()).cloned()
+    }
+
+    /// Takes note of a roll finished on another thread: the active
+    /// segment's files now bear their names. Its failure fences the log, as
+    /// a failed fsync does. Does nothing while the roll is unfinished.
+    pub fn settle_roll(&mut self) -> Result<()> {
+        let Some(roll) = self.roll.as_ref().filter(|roll| roll.is_done()) else {
+            return Ok(());
+        };
+        let result = roll.finish();
+        self.fence_on_error(result)?;
+        self.roll = None;
+        let dir = self.dir.clone();
+        self.segments
+            .last_mut()
+            .expect("never empty")
+            .renamed_into_place(&dir);
+        Ok(())
+    }
+
+    /// Finishes the roll that started the active segment here, if no other
+    /// thread did.
+    fn finish_roll(&mut self) -> Result<()> {
+        if let Some(roll) = &self.roll {
+            let result = roll.finish();
+            self.fence_on_error(result)?;
+        }
+        self.settle_roll()
     }
 
     /// fdatasyncs the active segment: every record appended before this call
@@ -154,6 +208,7 @@ impl Log {
     /// were sealed). An error fences the log and must be treated as fatal.
     pub fn sync(&mut self) -> Result<()> {
         self.check_fenced()?;
+        self.finish_roll()?;
         let started = Instant::now();
         let result = self.active().sync();
         self.fence_on_error(result)?;
@@ -165,7 +220,7 @@ impl Log {
     }
 
     /// Records an fdatasync of the active store made on another thread,
-    /// through [`Log::active_store_handle`] (it covers what was appended
+    /// through [`Log::sync_handle`] (it covers what was appended
     /// before it started): its time goes into the stats as [`Log::sync`]'s
     /// would, and an error fences the log, as it would there.
     pub fn record_sync(&mut self, result: std::io::Result<()>, took: std::time::Duration) -> Result<()> {
@@ -176,7 +231,7 @@ impl Log {
         self.stats.syncs += 1;
         self.stats.last_sync = took;
         self.stats.total_sync += took;
-        Ok(())
+        self.settle_roll()
     }
 
     /// Reads the record at `offset`.
@@ -219,6 +274,9 @@ impl Log {
     /// segments were removed.
     pub fn remove_below(&mut self, offset: Offset) -> Result<usize> {
         self.check_fenced()?;
+        // Never leave the active segment's files under temporary names as
+        // the only ones: finish its roll first.
+        self.finish_roll()?;
         let mut removed = 0;
         while self.segments.len() > 1 && self.segments[0].next_offset() <= offset {
             let segment = self.segments.remove(0);
@@ -234,11 +292,15 @@ impl Log {
         Ok(removed)
     }
 
-    /// A second handle on the active segment's store: an fdatasync through it
-    /// makes every record appended so far durable (earlier segments were
-    /// synced when they rolled), from whichever thread holds it.
-    pub fn active_store_handle(&self) -> Result<File> {
-        self.active().store().clone_file()
+    /// A handle through which any thread makes every record appended so
+    /// far durable: it finishes the active segment's roll if need be, then
+    /// fdatasyncs the active store (see [`SyncHandle`]). Report what it
+    /// did with [`Log::record_sync`].
+    pub fn sync_handle(&self) -> Result<SyncHandle> {
+        Ok(SyncHandle::new(
+            self.active().store().clone_file()?,
+            self.roll.clone(),
+        ))
     }
 
     /// Drops from the log, without touching any file, every segment whose
@@ -262,6 +324,7 @@ impl Log {
     /// rebuilds that index).
     pub fn close(mut self) -> Result<()> {
         self.check_fenced()?;
+        self.finish_roll()?;
         let result = self.segments.last_mut().expect("never empty").seal();
         self.fence_on_error(result)
     }
@@ -453,10 +516,48 @@ fn recover_segments(dir: &Path, stores: &[Offset], config: &LogConfig) -> Result
     if segments.is_empty() {
         segments.push(Segment::create(dir, 0, config)?);
     }
-    // What the last store holds may be in the page cache only (a process
-    // killed between its write and its fsync): make it durable before anyone
-    // reads it, so that nothing served after a restart can still be lost.
-    segments.last().expect("never empty").sync()?;
-    recovery.segments = segments.len();
     Ok((segments, recovery))
+}
+
+/// Finishes, at open, the roll that left the store at `base` under its
+/// temporary name (see [`super::roll`]). When the last segment ends exactly
+/// where it starts, its records follow the log's: a process killed before
+/// the roll finished leaves them in the page cache, and under `everysec` or
+/// `no` they were acknowledged. The roll's steps are done here in the same
+/// order, and the store is recovered as the last segment. Otherwise (the
+/// last segment lost its tail to a power failure, or the header never
+/// reached the file) nothing in it was ever durable, and it is deleted.
+fn adopt_unfinished_roll(
+    dir: &Path,
+    base: Offset,
+    segments: &mut Vec<Segment>,
+    recovery: &mut Recovery,
+    config: &LogConfig,
+) -> Result<()> {
+    let final_path = dir::store_path(dir, base);
+    let tmp = dir::temp_path(&final_path);
+    let continues = segments.last().is_some_and(|s| s.next_offset() == base);
+    let store = match super::store::Store::open(&tmp, base) {
+        Ok(store) if continues => store,
+        Ok(_) | Err(LogError::Corruption { .. }) => {
+            warn!(file = %tmp.display(), "removing the store of an unfinished roll that does not continue the log");
+            super::trace::remove_file(&tmp).map_err(|e| LogError::io("removing", &tmp, e))?;
+            return dir::sync_dir(dir);
+        }
+        Err(err) => return Err(err),
+    };
+    info!(file = %tmp.display(), base, "adopting the store of an unfinished roll");
+    segments.last_mut().expect("continues").seal()?;
+    store.sync()?;
+    drop(store);
+    super::trace::rename(&tmp, &final_path)
+        .map_err(|e| LogError::io("renaming into place", &final_path, e))?;
+    dir::sync_dir(dir)?;
+    let (segment, found) = Segment::recover(dir, base, config, true)?;
+    recovery.records += found.records;
+    recovery.bytes += found.bytes;
+    recovery.torn_bytes += found.torn_bytes;
+    recovery.indexes_rebuilt += found.index_rebuilt as usize;
+    segments.push(segment);
+    Ok(())
 }

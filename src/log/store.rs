@@ -40,6 +40,26 @@ impl Store {
         Self::open(path, base)
     }
 
+    /// Creates an empty store at `path` (a temporary name) with nothing
+    /// fsynced: the fast half of a roll, see [`super::roll`].
+    pub fn create_unsynced(path: &Path, base: Offset) -> Result<Store> {
+        let file = super::dir::create_file(path)
+            .and_then(|f| f.write_all_at(&header::encode(STORE_MAGIC, base), 0).map(|()| f))
+            .map_err(|e| LogError::io("creating store", path, e))?;
+        Ok(Store {
+            file,
+            path: path.to_path_buf(),
+            base,
+            size: FILE_HEADER_BYTES as u64,
+            written_back: 0,
+        })
+    }
+
+    /// Records that the file now bears the name `path` (its roll renamed it).
+    pub fn renamed(&mut self, path: PathBuf) {
+        self.path = path;
+    }
+
     /// Opens an existing store and checks its header. The records are not
     /// checked here: that is [`super::scan`]'s job.
     pub fn open(path: &Path, base: Offset) -> Result<Store> {

@@ -19,7 +19,9 @@
 //!   goes back to its old name (or its old target comes back).
 //! - **Not modelled**: a file created but never renamed into place (`.tmp`)
 //!   vanishes, whether or not a later directory fsync made its name durable
-//!   (the next open deletes such leftovers anyway); a shrink (torn-tail cut)
+//!   (the next open deletes such leftovers anyway, or adopts an unfinished
+//!   roll's store, see `log::roll`: losing it is one of the outcomes a
+//!   power failure allows); a shrink (torn-tail cut)
 //!   whose fsync was not recorded is kept; directories themselves (`wal/`)
 //!   always survive; the `LOCK` file is left alone.
 

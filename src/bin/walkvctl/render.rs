@@ -222,6 +222,7 @@ pub fn check_json(r: &Report) -> Value {
         "snapshots": snapshots,
         "damage": damage,
         "leftovers": r.log.leftovers,
+        "unfinished_roll": r.log.unfinished_roll,
         "strays": r.log.strays,
         "in_flight": r.log.in_flight.as_ref().map(|(f, p)| json!({"file": f, "position": p})),
         "replay_from": r.replay_from,
@@ -373,6 +374,13 @@ fn describe(s: &mut String, r: &Report) {
     }
     for path in &log.leftovers {
         let _ = writeln!(s, "leftover (the next open removes it): {}", path.display());
+    }
+    if let Some(path) = &log.unfinished_roll {
+        let _ = writeln!(
+            s,
+            "unfinished segment roll (the next open adopts it if it continues the log, else removes it): {}",
+            path.display()
+        );
     }
     for path in &log.strays {
         let _ = writeln!(s, "stray file (left alone): {}", path.display());

@@ -93,14 +93,14 @@ pub fn run(dir: &Path, truncate_corrupt: bool, json: bool) -> Result<u8, Failure
 }
 
 /// Whether the log's open would change something although nothing is
-/// damaged: an index to rebuild, a leftover to remove.
+/// damaged: an index to rebuild, a leftover to remove, a roll to finish.
 fn needs_open(report: &Report) -> bool {
     let stale = report
         .log
         .segments
         .iter()
         .any(|s| matches!(s.index, check::IndexState::Rebuild(_)));
-    stale || !report.log.leftovers.is_empty()
+    stale || !report.log.leftovers.is_empty() || report.log.unfinished_roll.is_some()
 }
 
 /// What repairing corruption takes, decided before anything changes.

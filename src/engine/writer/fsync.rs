@@ -16,7 +16,6 @@
 //! channel of its own instead, which the writer watches and which never
 //! blocks the sender.
 
-use std::fs::File;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -32,7 +31,7 @@ pub struct Synced {
 
 /// An fdatasync to make: of `file`, covering the log up to `next_offset`.
 pub struct Job {
-    pub file: Arc<File>,
+    pub file: Arc<crate::log::SyncHandle>,
     pub next_offset: crate::log::Offset,
 }
 
@@ -61,7 +60,7 @@ impl FsyncThread {
                         instrument.before_sync(job.next_offset);
                     }
                     let started = Instant::now();
-                    let result = crate::log::trace::sync_data(&job.file);
+                    let result = job.file.sync_data();
                     let synced = Synced {
                         result,
                         took: started.elapsed(),
@@ -85,11 +84,24 @@ impl FsyncThread {
     }
 
     /// Lets the thread finish its job, if any, and joins it.
+    /// (On the fsync thread itself, which drops the writer if it held the
+    /// last reference, there is nothing to wait for.)
     pub fn stop(&mut self) {
         self.jobs = None;
-        if let Some(thread) = self.thread.take() {
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
             let _ = thread.join();
         }
+    }
+}
+
+/// A writer dropped without closing (a crash, in tests) still waits for the
+/// job in hand, so that no thread of the engine touches the directory after
+/// the engine is gone.
+impl Drop for FsyncThread {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

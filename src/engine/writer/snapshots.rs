@@ -41,8 +41,9 @@ fn snapshot_and_clean_up(
             .map_err(|_| gone())?;
         let (bound, unsynced) = answer.blocking_recv().map_err(|_| gone())??;
         if let Some(store) = unsynced {
-            // Earlier segments were synced when they rolled.
-            crate::log::trace::sync_data(&store).map_err(|e| {
+            // Earlier segments were synced by their rolls; the handle
+            // finishes the active segment's roll if it is still unfinished.
+            store.sync_data().map_err(|e| {
                 EngineError::io("fsyncing the log up to a snapshot's bound in", &config.dir, e)
             })?;
             if let Some(instrument) = &config.instrument {
@@ -122,12 +123,12 @@ impl Writer {
     /// them through if they may not all be durable. Under `always` they
     /// are (a batch in flight is not applied; the batch being assembled is
     /// not even appended).
-    pub(super) fn snapshot_bound(&mut self) -> Result<(Offset, Option<std::fs::File>)> {
+    pub(super) fn snapshot_bound(&mut self) -> Result<(Offset, Option<crate::log::SyncHandle>)> {
         if let Some(err) = self.fenced_error() {
             return Err(err);
         }
         let unsynced = match self.unsynced {
-            true => Some(self.log.active_store_handle()?),
+            true => Some(self.log.sync_handle()?),
             false => None,
         };
         Ok((self.applied_end, unsynced))
@@ -164,7 +165,7 @@ impl Writer {
         // snapshot is: the snapshot thread fdatasyncs the active store through
         // its own handle (earlier segments were synced when they rolled), so
         // writes do not wait for that flush.
-        let active_store = match self.log.active_store_handle() {
+        let active_store = match self.log.sync_handle() {
             Ok(file) => file,
             Err(err) => {
                 self.fence(err.into());
@@ -182,7 +183,8 @@ impl Writer {
             .spawn(move || {
                 lower_priority();
                 let done = SnapshotDone(Some(tx.clone()));
-                let result = crate::log::trace::sync_data(&active_store)
+                let result = active_store
+                    .sync_data()
                     .map_err(|e| {
                         EngineError::io("fsyncing the log before a snapshot in", &shared.config.dir, e)
                     })
