@@ -814,6 +814,8 @@ pub fn run(writer: Arc<Locked>) {
                 return;
             }
         };
+        // A roll another thread finished (or failed) is settled here too.
+        w.roll_finished();
         let roll = w.log.unfinished_roll();
         drop(guard);
         if let Some(roll) = roll {

@@ -192,7 +192,8 @@ pub struct LogCheck {
     pub leftovers: Vec<PathBuf>,
     /// The store an unfinished segment roll left under its temporary name
     /// (see [`super::roll`]): the next open adopts it if the last segment
-    /// ends where it starts, and removes it otherwise. Not checked here.
+    /// ends where it starts, and removes it otherwise. In the first case it
+    /// is checked as the last of `segments`.
     pub unfinished_roll: Option<PathBuf>,
     /// Files the log does not own; left alone.
     pub strays: Vec<PathBuf>,
@@ -293,6 +294,13 @@ impl LogCheck {
     /// What cutting at `cut` would do, computed before anything changes.
     pub fn plan_cut(&self, cut: Cut) -> CutPlan {
         let mut moves = self.lost_indexes.clone();
+        // An unfinished roll's store that does not continue the log comes
+        // after every cut: kept in quarantine, not deleted by the reopen.
+        if let Some(tmp) = &self.unfinished_roll
+            && !self.segments.iter().any(|s| &s.store == tmp)
+        {
+            moves.push(tmp.clone());
+        }
         let first_whole = cut.segment + cut.position.is_some() as usize;
         for s in self.segments.iter().skip(first_whole).rev() {
             moves.push(index_path(&self.dir, s.base));
@@ -483,7 +491,8 @@ pub fn check(dir: &Path, opts: &CheckOptions, progress: &mut dyn FnMut(u64)) -> 
         }
         let is_last = i + 1 == listing.stores.len();
         // After a damaged header the segment's end is unknown: no gap check.
-        prev_next = match check_segment(dir, base, out.segments.len(), is_last, opts, &mut out)? {
+        let store = store_path(dir, base);
+        prev_next = match check_segment(dir, base, &store, out.segments.len(), is_last, opts, &mut out)? {
             Some(s) => {
                 done += s.store_bytes;
                 let next = (s.valid_end > 0).then_some(s.highest_next);
@@ -494,8 +503,32 @@ pub fn check(dir: &Path, opts: &CheckOptions, progress: &mut dyn FnMut(u64)) -> 
         };
         progress(done);
     }
+    check_unfinished_roll(dir, &listing, opts, &mut out)?;
     check_orphans(dir, &listing, &mut out);
     Ok(out)
+}
+
+/// The store an unfinished roll left under its temporary name is the log's
+/// last segment when the one before ends exactly at its base (the open
+/// adopts it then): it is checked as such. Otherwise the open deletes it,
+/// and it stays reported only (a cut moves it to quarantine).
+fn check_unfinished_roll(
+    dir: &Path,
+    listing: &dir::Listing,
+    opts: &CheckOptions,
+    out: &mut LogCheck,
+) -> Result<()> {
+    let (Some(base), Some(tmp)) = (listing.unfinished_roll, out.unfinished_roll.clone()) else {
+        return Ok(());
+    };
+    let continues = out
+        .segments
+        .last()
+        .is_some_and(|s| s.valid_end > 0 && s.base + s.records() == base);
+    if continues && let Some(s) = check_segment(dir, base, &tmp, out.segments.len(), true, opts, out)? {
+        out.segments.push(s);
+    }
+    Ok(())
 }
 
 fn whole(segment: usize) -> Cut {
@@ -585,13 +618,13 @@ fn listed_entries(path: &Path, base: Offset) -> u64 {
 fn check_segment(
     dir: &Path,
     base: Offset,
+    path: &Path,
     seg: usize,
     is_last: bool,
     opts: &CheckOptions,
     out: &mut LogCheck,
 ) -> Result<Option<SegmentCheck>> {
-    let path = store_path(dir, base);
-    let scanned = match read_store(&path, base, seg, is_last, opts) {
+    let scanned = match read_store(path, base, seg, is_last, opts) {
         Ok(scanned) => scanned,
         // `live`: removed by its owner while the check ran.
         Err(LogError::Io { .. }) if opts.live && !path.exists() => return Ok(None),
@@ -607,6 +640,8 @@ fn check_segment(
         IndexState::NotChecked("the active segment of a running writer")
     } else if segment.valid_end == 0 {
         IndexState::NotChecked("the store's header is damaged")
+    } else if path != store_path(dir, base) {
+        IndexState::Rebuild("the store of an unfinished roll gets its index at open".into())
     } else {
         match Index::open_checked(&index_path(dir, base), base, &segment.positions)? {
             Ok(_) => IndexState::Agrees,

@@ -109,7 +109,9 @@ pub fn list(dir: &Path) -> Result<Listing> {
         .iter()
         .filter_map(|tmp| temp_store_base(tmp))
         .max()
-        .filter(|&base| listing.stores.last().is_none_or(|&last| base > last));
+        // A roll always follows a named store; a temporary store with none
+        // before it is an interrupted create of segment 0, a leftover.
+        .filter(|&base| listing.stores.last().is_some_and(|&last| base > last));
     if let Some(base) = listing.unfinished_roll {
         let tmp = temp_path(&store_path(dir, base));
         listing.temps.retain(|t| *t != tmp);

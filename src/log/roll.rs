@@ -24,6 +24,7 @@
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::error::{LogError, Result};
@@ -34,6 +35,9 @@ use super::error::{LogError, Result};
 pub struct Roll {
     dir: PathBuf,
     state: Mutex<State>,
+    /// Set once the steps ran, so that [`Roll::is_done`] never waits for
+    /// the thread running them (it is asked under the writer's lock).
+    done: AtomicBool,
 }
 
 enum State {
@@ -74,6 +78,7 @@ impl Roll {
         Roll {
             dir: steps.dir.clone(),
             state: Mutex::new(State::Unfinished(Box::new(steps))),
+            done: AtomicBool::new(false),
         }
     }
 
@@ -89,6 +94,7 @@ impl Roll {
                     message: err.to_string(),
                 },
             };
+            self.done.store(true, Ordering::Release);
         }
         match &*state {
             State::Unfinished(_) => unreachable!("the steps just ran"),
@@ -101,12 +107,23 @@ impl Roll {
         }
     }
 
-    /// Whether [`Roll::finish`] would answer without doing any I/O.
+    /// Makes sure the steps never run after this returns (waiting for a
+    /// thread running them): for a log dropped without closing, whose
+    /// directory lock goes with it. Later calls to [`Roll::finish`] fail.
+    pub fn abandon(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let State::Unfinished(_) = &*state {
+            *state = State::Failed {
+                kind: io::ErrorKind::Other,
+                message: "the log was dropped before its segment roll finished".into(),
+            };
+            self.done.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether [`Roll::finish`] would answer at once. Never blocks.
     pub fn is_done(&self) -> bool {
-        !matches!(
-            *self.state.lock().unwrap_or_else(|e| e.into_inner()),
-            State::Unfinished(_)
-        )
+        self.done.load(Ordering::Acquire)
     }
 }
 
@@ -134,20 +151,14 @@ fn kind_of(err: &LogError) -> io::ErrorKind {
     }
 }
 
+// Appends may go on into the new store (and its index) while these run:
+// the trace records the length from before each sync.
 fn sync_data(durable: &Durable) -> Result<()> {
-    durable
-        .file
-        .sync_data()
-        .map(|()| super::trace::synced(&durable.file, &durable.path))
-        .map_err(|e| LogError::io("fsyncing", &durable.path, e))
+    super::trace::sync_data(&durable.file).map_err(|e| LogError::io("fsyncing", &durable.path, e))
 }
 
 fn sync_all(durable: &Durable) -> Result<()> {
-    durable
-        .file
-        .sync_all()
-        .map(|()| super::trace::synced(&durable.file, &durable.path))
-        .map_err(|e| LogError::io("fsyncing", &durable.path, e))
+    super::trace::sync_all(&durable.file).map_err(|e| LogError::io("fsyncing", &durable.path, e))
 }
 
 /// A handle through which another thread makes everything appended to the

@@ -40,6 +40,18 @@ pub struct Log {
     scratch: Vec<u8>,
 }
 
+/// A log dropped without [`Log::close`] (a crash, in tests) lets go of its
+/// directory: a roll still unfinished is abandoned, so that no thread
+/// holding a [`SyncHandle`] renames files in a directory another `Log` may
+/// have opened since. The next open adopts or deletes its store.
+impl Drop for Log {
+    fn drop(&mut self) {
+        if let Some(roll) = &self.roll {
+            roll.abandon();
+        }
+    }
+}
+
 /// What opening the log found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {

@@ -59,6 +59,17 @@ pub fn sync_data(file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// fsync (`sync_all`) through `file`, recorded as [`sync_data`] is: with
+/// the length taken before the sync.
+pub fn sync_all(file: &File) -> io::Result<()> {
+    #[cfg(feature = "durability-trace")]
+    let len = file.metadata()?.len();
+    file.sync_all()?;
+    #[cfg(feature = "durability-trace")]
+    on::record_sync(file, None, len);
+    Ok(())
+}
+
 /// Records that `file` (at `path`) was just fsynced at its current length.
 #[inline]
 pub fn synced(file: &File, path: &Path) {

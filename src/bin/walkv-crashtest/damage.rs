@@ -5,18 +5,26 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::daemon::files_in;
 use crate::powerloss::{self, Manifest};
 use crate::rng::Rng;
 
-/// The last store of the log (the active segment's), if any.
+/// The last store of the log (the active segment's), if any: the store
+/// of an unfinished roll (`<base>.store.tmp`, see `walkv::log::roll`) when
+/// there is one, since its base is above every named store's.
 pub fn last_store(wal: &Path) -> Option<PathBuf> {
-    files_in(wal)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "store"))
-        .max()
+    let listing = walkv::log::dir::list(wal).ok()?;
+    match listing.unfinished_roll {
+        Some(base) => Some(walkv::log::dir::temp_path(&walkv::log::dir::store_path(
+            wal, base,
+        ))),
+        None => files_in(wal)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "store"))
+            .max(),
+    }
 }
 
 /// Damages the tail of the last store past its last fsync (which covers
@@ -35,11 +43,14 @@ pub fn tear_tail(wal: &Path, trace: &Path, start: &Manifest, rng: &mut Rng) -> R
     let file = OpenOptions::new().read(true).write(true).open(&store)?;
     let meta = file.metadata()?;
     let len = meta.len();
-    let durable = lens
-        .get(&meta.ino())
-        .copied()
-        .with_context(|| format!("no fsync recorded for {}", store.display()))?
-        .min(len);
+    // An unfinished roll's store may never have been fsynced: none of it
+    // is durable, its header included.
+    let unfinished = store.extension().is_some_and(|e| e == "tmp");
+    let durable = match lens.get(&meta.ino()) {
+        Some(&synced) => synced.min(len),
+        None if unfinished => 0,
+        None => anyhow::bail!("no fsync recorded for {}", store.display()),
+    };
     let at = rng.between(durable, len);
     let extra = rng.below(64);
     let name = store

@@ -41,26 +41,42 @@ pub struct Stop {
 /// handing each to `visit` until it breaks. Returns the offset after the last
 /// record walked, and where the walk stopped if it met a byte that is not
 /// the next record (which [`super::check`] then classifies). Changes nothing and
-/// takes no lock.
+/// takes no lock. The store an unfinished roll left under its temporary
+/// name is walked last when the log ends exactly at its base: the open
+/// adopts it then (see [`crate::log::roll`]).
 pub fn walk(
     dir: &Path,
     from: Offset,
     max_record_bytes: u32,
     visit: &mut dyn FnMut(RecordRef<'_>) -> ControlFlow<()>,
 ) -> Result<(Offset, Option<Stop>)> {
-    let stores = dir::list(dir)?.stores;
+    let listing = dir::list(dir)?;
+    let mut stores: Vec<(Offset, PathBuf)> =
+        listing.stores.iter().map(|&b| (b, store_path(dir, b))).collect();
+    let unfinished = listing
+        .unfinished_roll
+        .map(|b| (b, dir::temp_path(&store_path(dir, b))));
     // Start in the last store whose base is at or below `from`.
-    let first = stores.partition_point(|&b| b <= from).saturating_sub(1);
+    let first = stores.partition_point(|(b, _)| *b <= from).saturating_sub(1);
     let mut expected: Option<Offset> = None;
-    for &base in stores.iter().skip(first) {
+    let mut at = first;
+    while let Some((base, path)) = stores.get(at).cloned() {
+        at += 1;
         if let Some(LogError::Corruption { file, reason, .. }) =
             expected.and_then(|e| gap_error(dir, base, e))
         {
             let at = expected.unwrap_or(base);
             return Ok((at, Some(stop(&file, 0, at, reason))));
         }
-        match walk_store(&store_path(dir, base), base, from, max_record_bytes, visit)? {
-            StoreWalk::End(next) => expected = Some(next),
+        match walk_store(&path, base, from, max_record_bytes, visit)? {
+            StoreWalk::End(next) => {
+                expected = Some(next);
+                if at == stores.len()
+                    && let Some(roll) = unfinished.clone().filter(|(b, _)| *b == next)
+                {
+                    stores.push(roll);
+                }
+            }
             StoreWalk::Stopped(next, stopped) => return Ok((next, Some(stopped))),
             StoreWalk::Broke(next) => return Ok((next, None)),
         }
