@@ -304,9 +304,12 @@ impl Effects<'_> {
         ttl: Ttl,
         get: bool,
     ) -> Result<Outcome, CommandError> {
-        // The old value is wanted only for SET … GET.
-        let old = match self.lookup_with(&key, get) {
-            Lookup::Live(e) => Some(e),
+        // The old entry matters to a condition, to KEEPTTL and to SET … GET
+        // (which alone wants its value); a plain SET needs no lookup at all,
+        // which spares it a likely cache miss in a large table.
+        let needs_old = get || !matches!(condition, Condition::Always) || matches!(ttl, Ttl::Keep);
+        let old = match needs_old.then(|| self.lookup_with(&key, get)) {
+            Some(Lookup::Live(e)) => Some(e),
             _ => None,
         };
         let allowed = match condition {
