@@ -162,3 +162,33 @@ fn a_first_create_interrupted_by_a_kill_is_a_leftover() {
     assert!(!tmp.exists() && store.exists());
     assert_eq!(log.append(b"first").unwrap(), 0);
 }
+
+#[test]
+fn an_unfinished_roll_with_no_record_yet_is_walked_once_and_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = killed_mid_roll(dir.path(), 5);
+    // Killed after the roll created the store, before its first record.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&tmp)
+        .unwrap()
+        .set_len(FILE_HEADER_BYTES as u64)
+        .unwrap();
+
+    let mut walked = 0;
+    let (end, stop) = check::walk(dir.path(), 0, config().max_record_bytes, &mut |_| {
+        walked += 1;
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!((end, stop, walked), (4, None, 4));
+    let report = check::check(dir.path(), &options(), &mut |_| {}).unwrap();
+    assert_eq!(
+        (report.status(), report.valid_next(), report.segments.len()),
+        (Status::Clean, 4, 2)
+    );
+
+    let mut log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!((log.active_base(), log.next_offset()), (4, 4));
+    assert_eq!(log.append(b"next").unwrap(), 4);
+}

@@ -53,7 +53,7 @@ pub fn walk(
     let listing = dir::list(dir)?;
     let mut stores: Vec<(Offset, PathBuf)> =
         listing.stores.iter().map(|&b| (b, store_path(dir, b))).collect();
-    let unfinished = listing
+    let mut unfinished = listing
         .unfinished_roll
         .map(|b| (b, dir::temp_path(&store_path(dir, b))));
     // Start in the last store whose base is at or below `from`.
@@ -71,8 +71,9 @@ pub fn walk(
         match walk_store(&path, base, from, max_record_bytes, visit)? {
             StoreWalk::End(next) => {
                 expected = Some(next);
+                // Taken once: an empty store ends where it starts.
                 if at == stores.len()
-                    && let Some(roll) = unfinished.clone().filter(|(b, _)| *b == next)
+                    && let Some(roll) = unfinished.take_if(|(b, _)| *b == next)
                 {
                     stores.push(roll);
                 }
