@@ -192,3 +192,29 @@ fn an_unfinished_roll_with_no_record_yet_is_walked_once_and_adopted() {
     assert_eq!((log.active_base(), log.next_offset()), (4, 4));
     assert_eq!(log.append(b"next").unwrap(), 4);
 }
+
+#[test]
+fn damage_before_an_unfinished_roll_cuts_it_away_into_quarantine() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = killed_mid_roll(dir.path(), 6);
+    // A byte of record 1's payload flipped, in the segment the roll sealed.
+    let sealed = store_path(dir.path(), 0);
+    let mut bytes = fs::read(&sealed).unwrap();
+    let first_len = walkv::log::record::framed_len(payload(0).len()) as u64;
+    let at = (FILE_HEADER_BYTES as u64 + first_len + 20) as usize;
+    bytes[at] ^= 0xFF;
+    fs::write(&sealed, &bytes).unwrap();
+
+    let report = check::check(dir.path(), &options(), &mut |_| {}).unwrap();
+    assert_eq!(report.status(), Status::Corrupt);
+    assert_eq!(
+        report.next_offset(),
+        6,
+        "the records after the damage count, the roll's too"
+    );
+    assert_eq!(report.segments.last().unwrap().store, tmp);
+    let cut = report.damage[0].cut.expect("a cut is offered");
+    let plan = report.plan_cut(cut);
+    assert_eq!((plan.first_dropped, plan.next_before), (1, 6));
+    assert!(plan.moves.contains(&tmp), "{:?}", plan.moves);
+}

@@ -509,9 +509,10 @@ pub fn check(dir: &Path, opts: &CheckOptions, progress: &mut dyn FnMut(u64)) -> 
 }
 
 /// The store an unfinished roll left under its temporary name is the log's
-/// last segment when the one before ends exactly at its base (the open
-/// adopts it then): it is checked as such. Otherwise the open deletes it,
-/// and it stays reported only (a cut moves it to quarantine).
+/// last segment when the records of the one before end exactly at its base
+/// (the open adopts it then, if nothing before it is damaged): it is
+/// checked as such. Otherwise the open deletes it, and it stays reported
+/// only (a cut moves it to quarantine).
 fn check_unfinished_roll(
     dir: &Path,
     listing: &dir::Listing,
@@ -521,10 +522,12 @@ fn check_unfinished_roll(
     let (Some(base), Some(tmp)) = (listing.unfinished_roll, out.unfinished_roll.clone()) else {
         return Ok(());
     };
+    // Its records follow on from the last intact record, even one past a
+    // corruption: a cut drops (and quarantines) them with the rest.
     let continues = out
         .segments
         .last()
-        .is_some_and(|s| s.valid_end > 0 && s.base + s.records() == base);
+        .is_some_and(|s| s.valid_end > 0 && s.highest_next == base);
     if continues && let Some(s) = check_segment(dir, base, &tmp, out.segments.len(), true, opts, out)? {
         out.segments.push(s);
     }

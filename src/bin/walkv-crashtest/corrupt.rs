@@ -288,16 +288,22 @@ pub fn choose<'a>(
     acked: &dyn Fn(Offset) -> bool,
     rng: &mut Rng,
 ) -> Option<&'a Logged> {
-    let last = last_store(wal);
-    let tail = view
-        .records
+    // While a roll is unfinished, the segment it sealed is the last one
+    // the open keeps if its end is damaged (the new store then no longer
+    // follows on and goes): its last record is a tail too.
+    let mut lasts = vec![last_store(wal)];
+    if walkv::log::dir::list(wal).is_ok_and(|l| l.unfinished_roll.is_some()) {
+        lasts.push(super::damage::last_named_store(wal));
+    }
+    let tails: Vec<Offset> = lasts
         .iter()
-        .rfind(|r| Some(&r.store) == last.as_ref())
-        .map(|r| r.offset);
+        .filter_map(|last| view.records.iter().rfind(|r| Some(&r.store) == last.as_ref()))
+        .map(|r| r.offset)
+        .collect();
     let fit: Vec<&Logged> = view
         .records
         .iter()
-        .filter(|r| r.offset >= view.from.max(from) && Some(r.offset) != tail && acked(r.offset))
+        .filter(|r| r.offset >= view.from.max(from) && !tails.contains(&r.offset) && acked(r.offset))
         .collect();
     (!fit.is_empty()).then(|| fit[rng.below(fit.len() as u64) as usize])
 }

@@ -20,11 +20,16 @@ pub fn last_store(wal: &Path) -> Option<PathBuf> {
         Some(base) => Some(walkv::log::dir::temp_path(&walkv::log::dir::store_path(
             wal, base,
         ))),
-        None => files_in(wal)
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "store"))
-            .max(),
+        None => last_named_store(wal),
     }
+}
+
+/// The last store that bears its name (not an unfinished roll's).
+pub fn last_named_store(wal: &Path) -> Option<PathBuf> {
+    files_in(wal)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "store"))
+        .max()
 }
 
 /// Damages the tail of the last store past its last fsync (which covers
