@@ -17,8 +17,8 @@ pub enum FsyncPolicy {
     /// and visible as soon as they are written. A crash of the machine (not
     /// of the process) can lose about the last second.
     EverySec,
-    /// Never fsynced by the engine (except when a segment rolls, a snapshot
-    /// starts or the engine closes): the OS decides. A machine crash can lose
+    /// Never fsynced by the engine (except to finish a segment roll, when a
+    /// snapshot starts, or when the engine closes): the OS decides. A machine crash can lose
     /// an unbounded amount of recent writes.
     No,
 }

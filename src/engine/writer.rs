@@ -23,7 +23,10 @@
 //! The writer thread ([`run`]) keeps the rest: pipelines, which it batches
 //! with other connections' (`Engine::run_deferred` says why), the ticks
 //! (the everysec fsync, made without the lock, active expiry, automatic
-//! snapshots), snapshots, lazy expiry, pings and close.
+//! snapshots), snapshots, lazy expiry, pings and close, and it finishes
+//! each segment roll without the lock (its fsyncs and renames, see
+//! [`crate::log::roll`]); every sync, on any thread, finishes it first if
+//! it has not.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -569,8 +572,9 @@ impl Writer {
         }
     }
 
-    /// A handle on the active store, to fdatasync it from another thread
-    /// (earlier segments were synced when they rolled).
+    /// A handle to make the log durable from another thread: it finishes
+    /// the active segment's roll if need be, then fdatasyncs the active
+    /// store (earlier segments were made durable by their rolls).
     fn active_handle(&mut self) -> Result<Arc<SyncHandle>> {
         let base = self.log.active_base();
         Ok(match &self.sync_handle {
