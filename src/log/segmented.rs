@@ -64,6 +64,15 @@ pub struct Recovery {
     pub duration: Duration,
 }
 
+impl Recovery {
+    fn add(&mut self, found: &super::segment::SegmentRecovery) {
+        self.records += found.records;
+        self.bytes += found.bytes;
+        self.torn_bytes += found.torn_bytes;
+        self.indexes_rebuilt += found.index_rebuilt as usize;
+    }
+}
+
 /// Counters of the work the log has done since it was opened. Tests use them
 /// to assert a sync policy; the server reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -519,10 +528,7 @@ fn recover_segments(dir: &Path, stores: &[Offset], config: &LogConfig) -> Result
         }
         let is_last = i + 1 == stores.len();
         let (segment, found) = Segment::recover(dir, base, config, is_last)?;
-        recovery.records += found.records;
-        recovery.bytes += found.bytes;
-        recovery.torn_bytes += found.torn_bytes;
-        recovery.indexes_rebuilt += found.index_rebuilt as usize;
+        recovery.add(&found);
         segments.push(segment);
     }
     if segments.is_empty() {
@@ -566,10 +572,7 @@ fn adopt_unfinished_roll(
         .map_err(|e| LogError::io("renaming into place", &final_path, e))?;
     dir::sync_dir(dir)?;
     let (segment, found) = Segment::recover(dir, base, config, true)?;
-    recovery.records += found.records;
-    recovery.bytes += found.bytes;
-    recovery.torn_bytes += found.torn_bytes;
-    recovery.indexes_rebuilt += found.index_rebuilt as usize;
+    recovery.add(&found);
     segments.push(segment);
     Ok(())
 }
