@@ -264,6 +264,7 @@ impl Campaign {
                 self.stats.cut.bytes_dropped += cut.bytes_dropped;
                 self.stats.cut.files_cut += cut.files_cut;
                 self.stats.cut.names_reverted += cut.names_reverted;
+                self.stats.cut.unfinished_kept += cut.unfinished_kept;
             }
             Mode::Torn if self.wal.is_dir() => {
                 damage::tear_tail(&self.wal, &trace, &manifest, &mut self.rng)?;

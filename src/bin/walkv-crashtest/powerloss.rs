@@ -17,11 +17,14 @@
 //!   journalling filesystem commits metadata in order). A removed file comes
 //!   back from the hard link the trace kept in its graveyard; a renamed file
 //!   goes back to its old name (or its old target comes back).
-//! - **Not modelled**: a file created but never renamed into place (`.tmp`)
-//!   vanishes, whether or not a later directory fsync made its name durable
-//!   (the next open deletes such leftovers anyway, or adopts an unfinished
-//!   roll's store, see `log::roll`: losing it is one of the outcomes a
-//!   power failure allows); a shrink (torn-tail cut)
+//! - **Temporary files.** A file created but never renamed into place
+//!   (`.tmp`) vanishes, whether or not a later directory fsync made its name
+//!   durable (the next open deletes such leftovers anyway), except the store
+//!   of an unfinished segment roll (`<base>.store.tmp`, see `log::roll`):
+//!   half the time its name survives, with its bytes cut like a store's,
+//!   from its last recorded fsync (none: from 0, header included), and the
+//!   next open adopts or deletes it.
+//! - **Not modelled**: a shrink (torn-tail cut)
 //!   whose fsync was not recorded is kept; directories themselves (`wal/`)
 //!   always survive; the `LOCK` file is left alone.
 
@@ -143,6 +146,8 @@ pub struct Cut {
     pub bytes_dropped: u64,
     pub names_reverted: usize,
     pub files_cut: usize,
+    /// Unfinished rolls' stores whose names survived.
+    pub unfinished_kept: usize,
 }
 
 fn parent(p: &Path) -> PathBuf {
@@ -209,8 +214,20 @@ fn durable_names(start: &Manifest, events: &[Event], rng: &mut Rng) -> (BTreeMap
 pub fn simulate(trace: &Path, start: &Manifest, dirs: &[PathBuf], work: &Path, rng: &mut Rng) -> Result<Cut> {
     let events = read_trace(trace)?;
     let lens = synced_lens(start, &events);
-    let (durable, names_reverted) = durable_names(start, &events, rng);
+    let (mut durable, names_reverted) = durable_names(start, &events, rng);
+    let mut unfinished_kept = 0;
     let graveyard = walkv::log::trace::graveyard_of(trace);
+    // The store of an unfinished roll was created without a directory
+    // fsync: whether its name reached the disk is up to the file system's
+    // own journal commits. Half the time it did (the next open adopts or
+    // deletes it, see walkv::log::roll).
+    for path in dirs.iter().flat_map(|d| files_in(d)) {
+        if is_unfinished_store(&path) && !durable.contains_key(&path) && rng.below(2) == 0 {
+            let ino = fs::metadata(&path)?.ino();
+            durable.insert(path, ino);
+            unfinished_kept += 1;
+        }
+    }
 
     // Where each inode's bytes are now: its current name or the graveyard.
     let mut content: HashMap<u64, PathBuf> = HashMap::new();
@@ -236,6 +253,7 @@ pub fn simulate(trace: &Path, start: &Manifest, dirs: &[PathBuf], work: &Path, r
     }
     let mut cut = Cut {
         names_reverted,
+        unfinished_kept,
         ..Cut::default()
     };
     for (path, ino) in &durable {
@@ -255,6 +273,13 @@ pub fn simulate(trace: &Path, start: &Manifest, dirs: &[PathBuf], work: &Path, r
     Ok(cut)
 }
 
+/// `<base>.store.tmp`: a store whose roll was not finished.
+fn is_unfinished_store(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".store.tmp"))
+}
+
 /// Cuts `path` back to `target` bytes, the durable length; for a store,
 /// sometimes keeps part of the rest, or zeros it.
 fn cut_file(path: &Path, target: u64, rng: &mut Rng, cut: &mut Cut) -> Result<()> {
@@ -264,7 +289,7 @@ fn cut_file(path: &Path, target: u64, rng: &mut Rng, cut: &mut Cut) -> Result<()
         return Ok(());
     }
     cut.files_cut += 1;
-    let is_store = path.extension().is_some_and(|e| e == "store");
+    let is_store = path.extension().is_some_and(|e| e == "store") || is_unfinished_store(path);
     let kept = if is_store && rng.below(2) == 0 {
         rng.between(target, len)
     } else {

@@ -34,8 +34,9 @@ impl Campaign {
         );
         if self.args.mode == Mode::Powerloss {
             println!(
-                "power cuts dropped {} unsynced bytes in {} files and undid {} renames or unlinks",
-                s.cut.bytes_dropped, s.cut.files_cut, s.cut.names_reverted
+                "power cuts dropped {} unsynced bytes in {} files, undid {} renames or unlinks, \
+                 and kept {} unfinished rolls' stores",
+                s.cut.bytes_dropped, s.cut.files_cut, s.cut.names_reverted, s.cut.unfinished_kept
             );
         }
         if self.args.mode == Mode::Corrupt {
