@@ -175,13 +175,23 @@ fn an_unfinished_roll_with_no_record_yet_is_walked_once_and_adopted() {
         .set_len(FILE_HEADER_BYTES as u64)
         .unwrap();
 
-    let mut walked = 0;
-    let (end, stop) = check::walk(dir.path(), 0, config().max_record_bytes, &mut |_| {
-        walked += 1;
-        std::ops::ControlFlow::Continue(())
-    })
-    .unwrap();
-    assert_eq!((end, stop, walked), (4, None, 4));
+    // On a thread, so that a walk that never ends fails the test instead
+    // of hanging it (it once looped on such a store, growing without end).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let wal = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        let mut walked = 0;
+        let (end, stop) = check::walk(&wal, 0, config().max_record_bytes, &mut |_| {
+            walked += 1;
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+        let _ = tx.send((end, stop, walked));
+    });
+    let walked = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the walk ends");
+    assert_eq!(walked, (4, None, 4));
     let report = check::check(dir.path(), &options(), &mut |_| {}).unwrap();
     assert_eq!(
         (report.status(), report.valid_next(), report.segments.len()),
