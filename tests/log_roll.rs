@@ -128,6 +128,10 @@ fn an_unfinished_roll_after_a_torn_segment_is_deleted_by_the_open_and_kept_by_a_
 
     let report = check::check(dir.path(), &options(), &mut |_| {}).unwrap();
     assert_eq!(report.segments.len(), 1, "not checked as part of the log");
+    assert!(
+        report.next_offset_is_lower_bound(),
+        "its records were not counted"
+    );
     let plan = report.plan_cut(Cut {
         segment: 0,
         position: Some(FILE_HEADER_BYTES as u64),
@@ -227,4 +231,31 @@ fn damage_before_an_unfinished_roll_cuts_it_away_into_quarantine() {
     let plan = report.plan_cut(cut);
     assert_eq!((plan.first_dropped, plan.next_before), (1, 6));
     assert!(plan.moves.contains(&tmp), "{:?}", plan.moves);
+}
+
+#[test]
+fn a_repair_keeping_a_snapshot_never_keeps_an_unfinished_roll_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = killed_mid_roll(dir.path(), 6);
+    // Record 1 damaged in the sealed segment, and a snapshot at offset 5,
+    // inside the roll's store: keeping the log from that store alone would
+    // leave no named store, and the reopen would delete it as a leftover.
+    let sealed = store_path(dir.path(), 0);
+    let mut bytes = fs::read(&sealed).unwrap();
+    let first_len = walkv::log::record::framed_len(payload(0).len()) as u64;
+    bytes[(FILE_HEADER_BYTES as u64 + first_len + 20) as usize] ^= 0xFF;
+    fs::write(&sealed, &bytes).unwrap();
+
+    let report = check::check(dir.path(), &options(), &mut |_| {}).unwrap();
+    let plan = report.plan_keeping_snapshot(5, &[]);
+    assert_eq!(
+        plan.recreate_base,
+        Some(5),
+        "the log starts again at the snapshot"
+    );
+    assert!(
+        plan.moves.contains(&tmp) && plan.moves.contains(&sealed),
+        "{:?}",
+        plan.moves
+    );
 }

@@ -239,9 +239,18 @@ impl LogCheck {
     }
 
     /// Whether the log may have gone further than [`LogCheck::next_offset`]:
-    /// a store is lost (its index may lag it), or no store is left at all.
+    /// a store is lost (its index may lag it), no store is left at all, or
+    /// an unfinished roll's store that does not follow on went unscanned.
     pub fn next_offset_is_lower_bound(&self) -> bool {
-        !self.lost_ends.is_empty() || self.segments.is_empty()
+        !self.lost_ends.is_empty() || self.segments.is_empty() || self.unfinished_roll_outside()
+    }
+
+    /// Whether an unfinished roll's store was left out of `segments` (it
+    /// does not follow on): its records, unscanned, are not counted.
+    fn unfinished_roll_outside(&self) -> bool {
+        self.unfinished_roll
+            .as_ref()
+            .is_some_and(|tmp| !self.segments.iter().any(|s| &s.store == tmp))
     }
 
     /// One past the last record of the intact prefix: what an open after
@@ -376,7 +385,8 @@ impl LogCheck {
             // Only a store lost above the kept log's start leaves its end
             // unknown; one below is covered by the snapshot.
             let kept_base = self.segments[k].base;
-            plan.next_is_lower_bound = self.lost_ends.iter().any(|&(base, _)| base >= kept_base);
+            plan.next_is_lower_bound =
+                self.lost_ends.iter().any(|&(base, _)| base >= kept_base) || self.unfinished_roll_outside();
         }
         // Lost stores' indexes first (below the kept log, they would pass
         // for leftovers, which the log's open deletes), then the covered
@@ -394,12 +404,21 @@ impl LogCheck {
     /// last: it ends below it).
     fn segments_below(&self, offset: Offset) -> usize {
         let n = self.segments.len();
-        (0..n)
+        let below = (0..n)
             .take_while(|&i| match self.segments.get(i + 1) {
                 Some(next) => next.base <= offset,
                 None => self.segments[i].highest_next < offset,
             })
-            .count()
+            .count();
+        // An unfinished roll's store is never the first segment kept: with
+        // no named store before it, the open would take it for a leftover
+        // and delete it. The last named one stays with it.
+        let last_is_unfinished = n >= 2 && self.unfinished_roll.as_ref() == Some(&self.segments[n - 1].store);
+        if last_is_unfinished && below == n - 1 {
+            below - 1
+        } else {
+            below
+        }
     }
 }
 

@@ -200,12 +200,12 @@ impl Log {
     /// segment's files now bear their names. Its failure fences the log, as
     /// a failed fsync does. Does nothing while the roll is unfinished.
     pub fn settle_roll(&mut self) -> Result<()> {
-        let Some(roll) = self.roll.as_ref().filter(|roll| roll.is_done()) else {
+        // Taken either way: a failure fences once, not at every call.
+        let Some(roll) = self.roll.take_if(|roll| roll.is_done()) else {
             return Ok(());
         };
         let result = roll.finish();
         self.fence_on_error(result)?;
-        self.roll = None;
         let dir = self.dir.clone();
         self.segments
             .last_mut()
