@@ -695,7 +695,7 @@ mod tests {
     }
 
     #[test]
-    fn the_active_expiry_finds_every_expired_key_and_skips_shards_without_deadlines() {
+    fn deadline_counts_stay_exact_and_the_active_expiry_finds_every_expired_key() {
         let t = Table::default();
         let keys = |range: std::ops::Range<u32>| -> Vec<Bytes> {
             range.map(|i| Bytes::from(format!("k{i}"))).collect()

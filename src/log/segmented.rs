@@ -225,8 +225,10 @@ impl Log {
     }
 
     /// fdatasyncs the active segment: every record appended before this call
-    /// is durable when it returns `Ok` (sealed segments were synced when they
-    /// were sealed). An error fences the log and must be treated as fatal.
+    /// is durable when it returns `Ok` (it finishes the active segment's roll
+    /// first, which makes the segment before durable; earlier ones were made
+    /// durable by their own rolls). An error fences the log and must be
+    /// treated as fatal.
     pub fn sync(&mut self) -> Result<()> {
         self.check_fenced()?;
         self.finish_roll()?;

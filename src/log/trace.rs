@@ -51,20 +51,18 @@ pub fn graveyard_of(trace: &std::path::Path) -> std::path::PathBuf {
 /// fdatasync through `file`, recorded with the length it covers (taken
 /// before the sync: another thread may append meanwhile).
 pub fn sync_data(file: &File) -> io::Result<()> {
-    #[cfg(feature = "durability-trace")]
-    let len = file.metadata()?.len();
-    file.sync_data()?;
-    #[cfg(feature = "durability-trace")]
-    on::record_sync(file, None, len);
-    Ok(())
+    recorded(file, File::sync_data)
 }
 
-/// fsync (`sync_all`) through `file`, recorded as [`sync_data`] is: with
-/// the length taken before the sync.
+/// fsync (`sync_all`) through `file`, recorded as [`sync_data`] is.
 pub fn sync_all(file: &File) -> io::Result<()> {
+    recorded(file, File::sync_all)
+}
+
+fn recorded(file: &File, sync: fn(&File) -> io::Result<()>) -> io::Result<()> {
     #[cfg(feature = "durability-trace")]
     let len = file.metadata()?.len();
-    file.sync_all()?;
+    sync(file)?;
     #[cfg(feature = "durability-trace")]
     on::record_sync(file, None, len);
     Ok(())

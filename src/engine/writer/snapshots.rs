@@ -163,7 +163,8 @@ impl Writer {
         }
         // Everything below the snapshot's offset must be durable before the
         // snapshot is: the snapshot thread fdatasyncs the active store through
-        // its own handle (earlier segments were synced when they rolled), so
+        // its own handle (which finishes an unfinished roll first; earlier
+        // segments were made durable by their rolls), so
         // writes do not wait for that flush.
         let active_store = match self.log.sync_handle() {
             Ok(file) => file,
