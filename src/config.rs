@@ -30,6 +30,8 @@ pub struct ServerSection {
     pub protected_mode: bool,
     pub maxclients: usize,
     pub timeout: u64,
+    /// Threads that serve clients; 0 picks [`Config::worker_threads`]'s default.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -69,6 +71,7 @@ impl Default for Config {
                 protected_mode: true,
                 maxclients: 10_000,
                 timeout: 0,
+                workers: 0,
             },
             storage: StorageSection {
                 dir: PathBuf::from("./data"),
@@ -112,6 +115,9 @@ impl Default for LogSection {
         Config::default().log
     }
 }
+
+/// The most `server.workers` accepted: far beyond any core count it helps.
+const MAX_WORKERS: usize = 1024;
 
 /// Values given on the command line; they override everything else.
 #[derive(Debug, Clone, Default)]
@@ -212,8 +218,29 @@ impl Config {
         if self.server.maxclients == 0 {
             return bad("server.maxclients", &0, "1 or more");
         }
+        if self.server.workers > MAX_WORKERS {
+            return bad(
+                "server.workers",
+                &self.server.workers,
+                &format!("0 (half the cores) to {MAX_WORKERS}"),
+            );
+        }
         self.engine_config().log.validate().map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    /// How many threads serve clients: `server.workers`, or half the cores
+    /// (at least one) when it is 0. Writes take one lock whatever the count,
+    /// so more threads only help reads and the protocol work, and every
+    /// thread beyond what the cores hold takes CPU from the clients, the
+    /// fsync thread and the snapshot (docs/benchmarks.md: on 2 cores one
+    /// worker serves more than two, for every command measured).
+    pub fn worker_threads(&self) -> usize {
+        if self.server.workers > 0 {
+            return self.server.workers;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / 2).max(1)
     }
 
     pub fn engine_config(&self) -> EngineConfig {
@@ -328,5 +355,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn workers_default_to_half_the_cores_and_are_bounded() {
+        let cores = std::thread::available_parallelism().unwrap().get();
+        let mut c = Config::default();
+        assert_eq!(c.worker_threads(), (cores / 2).max(1));
+        c.server.workers = 3;
+        assert_eq!(c.worker_threads(), 3);
+        c.server.workers = MAX_WORKERS + 1;
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("server.workers") && err.contains("1024"), "{err}");
     }
 }

@@ -85,6 +85,27 @@ fn configuration_layers_file_then_env_then_flags() {
 }
 
 #[test]
+fn clients_are_served_by_half_the_cores_or_the_configured_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let workers = |d: &Daemon| d.thread_names().iter().filter(|n| *n == "walkv-worker").count();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let mut d = Daemon::start(&data, &[]);
+    assert_eq!(workers(&d), (cores / 2).max(1), "the default is half the cores");
+    d.terminate();
+    let mut d = Daemon::spawn(&data, &[], &[("WALKV_SERVER__WORKERS", "3")]);
+    d.wait_for_log("ready to accept commands");
+    assert_eq!(workers(&d), 3);
+    let mut c = sync_conn(&d);
+    let _: () = c.set("k", "v").unwrap();
+    assert_eq!(c.get::<_, String>("k").unwrap(), "v");
+    d.terminate();
+    let (code, log) = run_to_exit(&[], &[("WALKV_SERVER__WORKERS", "5000")], dir.path());
+    assert_eq!(code, Some(2));
+    assert!(log.contains("server.workers") && log.contains("1024"), "{log}");
+}
+
+#[test]
 fn bad_configuration_exits_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");

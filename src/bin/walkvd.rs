@@ -87,7 +87,12 @@ fn main() -> ExitCode {
         }
     };
     let set_log_level = init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads())
+        .thread_name("walkv-worker")
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("walkvd: cannot start the runtime: {err}");
@@ -180,6 +185,7 @@ async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::T
         listen = %listening,
         dir = %config.storage.dir.display(),
         fsync = %config.storage.fsync,
+        workers = config.worker_threads(),
         "walkvd starting"
     );
     let exposed = listeners
@@ -210,8 +216,10 @@ async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::T
         listening.clone(),
         LOADING_REPORT_EVERY,
     ));
-    let opened =
-        tokio::task::spawn_blocking(move || Engine::open_with_progress(engine_config, &progress)).await;
+    let opened = off_runtime("walkv-open", move || {
+        Engine::open_with_progress(engine_config, &progress)
+    })
+    .await;
     loading.abort();
     let engine = match opened {
         Ok(Ok(engine)) => Arc::new(engine),
@@ -220,8 +228,8 @@ async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::T
             let _ = serving.await;
             return open_failure(&config, &err);
         }
-        Err(join) => {
-            error!(error = %join, "engine open panicked");
+        Err(_) => {
+            error!("engine open panicked");
             return 1;
         }
     };
@@ -237,7 +245,7 @@ async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::T
     let _ = serving.await;
     info!("shutting down: connections closed, closing the log");
     let code = state.exit_code();
-    let closed = tokio::task::spawn_blocking(move || engine.close()).await;
+    let closed = off_runtime("walkv-close", move || engine.close()).await;
     match closed {
         Ok(Ok(())) if code == 0 => {
             info!("clean shutdown");
@@ -250,6 +258,23 @@ async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::T
         }
         Err(_) => 5,
     }
+}
+
+/// Runs blocking work on a thread of its own, named for `top -H`, rather
+/// than tokio's blocking pool, whose threads would carry the workers' name
+/// and linger. Err when `work` panicked.
+async fn off_runtime<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::sync::oneshot::error::RecvError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
+        let _ = tx.send(work());
+    });
+    if let Err(err) = spawned {
+        error!(error = %err, thread = name, "cannot start a thread");
+    }
+    rx.await
 }
 
 /// How often start-up progress goes to systemd.

@@ -44,6 +44,7 @@ pub fn apply(
     };
     keep("server.bind", current.server.bind != new.server.bind);
     keep("server.port", current.server.port != new.server.port);
+    keep("server.workers", current.server.workers != new.server.workers);
     keep("storage.dir", current.storage.dir != new.storage.dir);
     keep("storage.fsync", current.storage.fsync != new.storage.fsync);
     keep(
@@ -53,6 +54,7 @@ pub fn apply(
     keep("log.format", current.log.format != new.log.format);
     effective.server.bind = current.server.bind.clone();
     effective.server.port = current.server.port;
+    effective.server.workers = current.server.workers;
     effective.storage.dir = current.storage.dir.clone();
     effective.storage.fsync = current.storage.fsync.clone();
     effective.storage.max_segment_bytes = current.storage.max_segment_bytes;
