@@ -88,12 +88,19 @@ pub struct Context {
 
 /// Runs one request.
 pub async fn execute(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> Action {
-    let name = args[0].to_ascii_uppercase();
-    let name = String::from_utf8_lossy(&name).into_owned();
+    let mut buf = [0u8; NAME_ON_STACK];
+    let owned;
+    let name = match upper_on_stack(&args[0], &mut buf) {
+        Some(name) => name,
+        None => {
+            owned = String::from_utf8_lossy(&args[0].to_ascii_uppercase()).into_owned();
+            owned.as_str()
+        }
+    };
     let started = std::time::Instant::now();
-    let action = execute_named(ctx, session, &name, args).await;
+    let action = execute_named(ctx, session, name, args).await;
     ctx.server
-        .count_command(&name, started.elapsed().as_micros() as u64);
+        .count_command(name, started.elapsed().as_micros() as u64);
     // CLIENT REPLY: decided after the command ran, since it may be the
     // CLIENT REPLY ON that turns replies back on.
     let silent = silenced(session);
@@ -102,6 +109,19 @@ pub async fn execute(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> 
         Action::ReplyAndClose(_) if silent => Action::ReplyAndClose(Reply::Nothing),
         action => action,
     }
+}
+
+/// Longer command names than any command has are upper-cased on the heap.
+const NAME_ON_STACK: usize = 32;
+
+/// `name` in upper case, written into `buf`: commands are matched in upper
+/// case, and this runs for every request, so it allocates nothing. `None`
+/// when the name does not fit or is not UTF-8 (no command is either).
+fn upper_on_stack<'a>(name: &[u8], buf: &'a mut [u8; NAME_ON_STACK]) -> Option<&'a str> {
+    let upper = buf.get_mut(..name.len())?;
+    upper.copy_from_slice(name);
+    upper.make_ascii_uppercase();
+    std::str::from_utf8(upper).ok()
 }
 
 /// Whether this command's reply is suppressed (`CLIENT REPLY OFF`, or a
@@ -141,13 +161,15 @@ const PIPELINED_WRITES: &[&str] = &[
 ];
 
 /// Whether `args` may go through [`start_write`]: an authenticated session,
-/// outside `MULTI`, and one of [`PIPELINED_WRITES`].
-pub fn can_pipeline(session: &Session, args: &[Bytes]) -> bool {
-    session.authenticated
-        && session.multi.is_none()
-        && PIPELINED_WRITES
-            .iter()
-            .any(|name| args[0].eq_ignore_ascii_case(name.as_bytes()))
+/// outside `MULTI`, and one of [`PIPELINED_WRITES`], whose name it returns.
+pub fn can_pipeline(session: &Session, args: &[Bytes]) -> Option<&'static str> {
+    if !session.authenticated || session.multi.is_some() {
+        return None;
+    }
+    PIPELINED_WRITES
+        .iter()
+        .find(|name| args[0].eq_ignore_ascii_case(name.as_bytes()))
+        .copied()
 }
 
 /// A write handed to the engine whose reply is still to come.
@@ -156,7 +178,7 @@ pub struct InFlight {
     finish: Finish,
     protocol: Protocol,
     silent: bool,
-    name: String,
+    name: &'static str,
     started: std::time::Instant,
 }
 
@@ -169,12 +191,11 @@ pub enum Started {
 
 /// Runs the part of a write that needs no waiting: checks its arguments and
 /// queues it in the engine. Only for requests [`can_pipeline`] accepts.
-pub fn start_write(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> Started {
-    let name = String::from_utf8_lossy(&args[0].to_ascii_uppercase()).into_owned();
+pub fn start_write(ctx: &Context, session: &mut Session, name: &'static str, args: Vec<Bytes>) -> Started {
     let started = std::time::Instant::now();
     let silent = silenced(session);
     let silence = |reply: Reply| Action::Reply(if silent { Reply::Nothing } else { reply });
-    let plan = strings::plan(ctx, &name, &args).or_else(|| keys::plan(ctx, &name, &args));
+    let plan = strings::plan(ctx, name, &args).or_else(|| keys::plan(ctx, name, &args));
     let reply = match plan {
         Some(Ok(Plan::Write(command, finish))) => {
             return Started::InFlight(InFlight {
@@ -190,7 +211,7 @@ pub fn start_write(ctx: &Context, session: &mut Session, args: Vec<Bytes>) -> St
         None => Reply::error(format!("ERR unknown command '{name}'")),
     };
     ctx.server
-        .count_command(&name, started.elapsed().as_micros() as u64);
+        .count_command(name, started.elapsed().as_micros() as u64);
     Started::Done(silence(reply))
 }
 
@@ -207,7 +228,7 @@ impl InFlight {
             Err(err) => engine_error(&err),
         };
         ctx.server
-            .count_command(&self.name, self.started.elapsed().as_micros() as u64);
+            .count_command(self.name, self.started.elapsed().as_micros() as u64);
         Action::Reply(if self.silent { Reply::Nothing } else { reply })
     }
 }
@@ -300,5 +321,29 @@ pub fn outcome_reply(outcome: Outcome, _protocol: Protocol) -> Reply {
         }
         Outcome::Aborted => Reply::NullArray,
         Outcome::Error(e) => Reply::error(format!("ERR {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_names_are_upper_cased_on_the_stack_when_they_fit() {
+        let mut buf = [0u8; NAME_ON_STACK];
+        assert_eq!(upper_on_stack(b"getSet", &mut buf), Some("GETSET"));
+        let longest = "x".repeat(NAME_ON_STACK);
+        assert_eq!(
+            upper_on_stack(longest.as_bytes(), &mut buf),
+            Some(&*longest.to_uppercase())
+        );
+        let too_long = "x".repeat(NAME_ON_STACK + 1);
+        assert_eq!(upper_on_stack(too_long.as_bytes(), &mut buf), None);
+        assert_eq!(upper_on_stack(b"g\xffet", &mut buf), None);
+        assert!(
+            introspection::ALL_COMMANDS
+                .iter()
+                .all(|name| name.len() <= NAME_ON_STACK)
+        );
     }
 }
