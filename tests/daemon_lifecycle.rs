@@ -85,6 +85,9 @@ fn configuration_layers_file_then_env_then_flags() {
 }
 
 #[test]
+/// Counts threads by name: walkvd names every thread it starts, so only the
+/// workers are `walkv-worker` (a thread a worker spawned unnamed would
+/// inherit the name, and break this count).
 fn clients_are_served_by_half_the_cores_or_the_configured_workers() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -87,6 +87,9 @@ fn main() -> ExitCode {
         }
     };
     let set_log_level = init_logging(&config);
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+        warn!("TOKIO_WORKER_THREADS is ignored: set server.workers (WALKV_SERVER__WORKERS) instead");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.worker_threads())
         .thread_name("walkv-worker")
@@ -228,8 +231,8 @@ async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::T
             let _ = serving.await;
             return open_failure(&config, &err);
         }
-        Err(_) => {
-            error!("engine open panicked");
+        Err(reason) => {
+            error!(%reason, "opening the engine failed");
             return 1;
         }
     };
@@ -256,25 +259,40 @@ async fn run(config: Config, sources: Sources, activated: Option<Vec<std::net::T
             error!(error = %err, "closing the log failed");
             5
         }
-        Err(_) => 5,
+        Err(reason) => {
+            error!(%reason, "closing the log failed");
+            5
+        }
     }
 }
 
 /// Runs blocking work on a thread of its own, named for `top -H`, rather
 /// than tokio's blocking pool, whose threads would carry the workers' name
-/// and linger. Err when `work` panicked.
+/// and linger. Err says why `work` gave no result: it panicked (with the
+/// panic's message) or its thread could not start.
 async fn off_runtime<T: Send + 'static>(
     name: &str,
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, tokio::sync::oneshot::error::RecvError> {
+) -> Result<T, String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
-        let _ = tx.send(work());
-    });
-    if let Err(err) = spawned {
-        error!(error = %err, thread = name, "cannot start a thread");
-    }
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            let _ = tx.send(done.map_err(|panic| panic_message(&*panic)));
+        })
+        .map_err(|err| format!("cannot start thread {name}: {err}"))?;
     rx.await
+        .unwrap_or_else(|_| Err(format!("thread {name} ended without a result")))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    format!("panicked: {message}")
 }
 
 /// How often start-up progress goes to systemd.

@@ -5,9 +5,10 @@
 //!
 //! At run time: the password, client limits (`maxclients`, `timeout`,
 //! protected mode, request and buffer limits), the snapshot thresholds and
-//! the log level. Not at run time: where to listen, the data directory, the
-//! fsync policy, the segment size and the log format: each is fixed by what
-//! was opened or bound at start, and the reload says so in the log.
+//! the log level. Not at run time: where to listen, the number of worker
+//! threads, the data directory, the fsync policy, the segment size and the
+//! log format: each is fixed by what was opened, bound or started at start,
+//! and the reload says so in the log.
 
 use crate::config::Config;
 use crate::server::ServerState;

@@ -30,7 +30,12 @@ impl Daemon {
     pub fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_walkvd"));
         cmd.args(["--port", "0", "--dir"]).arg(dir).args(args);
-        cmd.env_remove("RUST_LOG").envs(env.iter().copied());
+        // Only what the test sets: not the developer's RUST_LOG or WALKV_*.
+        cmd.env_remove("RUST_LOG");
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("WALKV_")) {
+            cmd.env_remove(key);
+        }
+        cmd.envs(env.iter().copied());
         Self::spawn_command(cmd)
     }
 
