@@ -490,3 +490,17 @@ async fn stop_on_signals(
     notifier.send("STOPPING=1\nSTATUS=shutting down");
     shutdown.cancel();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_runtime_returns_the_result_or_says_what_the_panic_said() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let done = runtime.block_on(off_runtime("walkv-test", || 7));
+        assert_eq!(done, Ok(7));
+        let panicked = runtime.block_on(off_runtime("walkv-test", || -> u8 { panic!("boom {}", 1) }));
+        assert_eq!(panicked, Err("panicked: boom 1".to_string()));
+    }
+}

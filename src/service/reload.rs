@@ -45,7 +45,7 @@ pub fn apply(
     };
     keep("server.bind", current.server.bind != new.server.bind);
     keep("server.port", current.server.port != new.server.port);
-    keep("server.workers", current.server.workers != new.server.workers);
+    keep("server.workers", current.worker_threads() != new.worker_threads());
     keep("storage.dir", current.storage.dir != new.storage.dir);
     keep("storage.fsync", current.storage.fsync != new.storage.fsync);
     keep(
