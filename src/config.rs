@@ -234,7 +234,8 @@ impl Config {
     /// so more threads only help reads and the protocol work, and every
     /// thread beyond what the cores hold takes CPU from the clients, the
     /// fsync thread and the snapshot (docs/benchmarks.md: on 2 cores one
-    /// worker serves more than two, for every command measured).
+    /// worker served more requests than two without pipelining, and fewer
+    /// pipelined GETs).
     pub fn worker_threads(&self) -> usize {
         if self.server.workers > 0 {
             return self.server.workers;
