@@ -15,9 +15,13 @@
 //! is cut anywhere, its header included, and adopted when its header
 //! survived.
 
+#[path = "common/files.rs"]
+mod files;
+
 use std::fs::OpenOptions;
 use std::path::Path;
 
+use files::set_len;
 use proptest::prelude::*;
 use tempfile::TempDir;
 use walkv::log::dir::{index_path, store_path, temp_path};
@@ -364,15 +368,6 @@ impl Harness {
             .collect();
         assert_eq!(all, expected, "iter_from({lowest})");
     }
-}
-
-fn set_len(path: &Path, len: u64) {
-    OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(len)
-        .unwrap();
 }
 
 /// What losing the active index's unsynced pages looks like: the header

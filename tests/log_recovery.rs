@@ -8,10 +8,14 @@
 //! Every test starts from the same fixture: 11 records under tiny limits,
 //! which makes three segments with bases 0, 4 and 8.
 
+#[path = "common/files.rs"]
+mod files;
+
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use files::set_len;
 use tempfile::TempDir;
 use walkv::log::dir::{index_path, store_path};
 use walkv::log::header::{self, FILE_HEADER_BYTES};
@@ -78,15 +82,6 @@ fn record_starts(payloads: &[Vec<u8>], base: Offset) -> Vec<u64> {
 
 fn file_len(path: &Path) -> u64 {
     fs::metadata(path).unwrap().len()
-}
-
-fn set_len(path: &Path, len: u64) {
-    OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(len)
-        .unwrap();
 }
 
 fn extend(path: &Path, bytes: &[u8]) {
