@@ -207,17 +207,20 @@ fn an_unfinished_roll_with_no_record_yet_is_walked_once_and_adopted() {
     assert_eq!(log.append(b"next").unwrap(), 4);
 }
 
+/// Flips a byte of record 1's payload, in segment 0 (which the roll sealed).
+fn damage_record_1_in_the_sealed_segment(dir: &Path) {
+    let sealed = store_path(dir, 0);
+    let mut bytes = fs::read(&sealed).unwrap();
+    let first_len = walkv::log::record::framed_len(payload(0).len()) as u64;
+    bytes[(FILE_HEADER_BYTES as u64 + first_len + 20) as usize] ^= 0xFF;
+    fs::write(&sealed, &bytes).unwrap();
+}
+
 #[test]
 fn damage_before_an_unfinished_roll_cuts_it_away_into_quarantine() {
     let dir = tempfile::tempdir().unwrap();
     let tmp = killed_mid_roll(dir.path(), 6);
-    // A byte of record 1's payload flipped, in the segment the roll sealed.
-    let sealed = store_path(dir.path(), 0);
-    let mut bytes = fs::read(&sealed).unwrap();
-    let first_len = walkv::log::record::framed_len(payload(0).len()) as u64;
-    let at = (FILE_HEADER_BYTES as u64 + first_len + 20) as usize;
-    bytes[at] ^= 0xFF;
-    fs::write(&sealed, &bytes).unwrap();
+    damage_record_1_in_the_sealed_segment(dir.path());
 
     let report = check::check(dir.path(), &options(), &mut |_| {}).unwrap();
     assert_eq!(report.status(), Status::Corrupt);
@@ -240,11 +243,8 @@ fn a_repair_keeping_a_snapshot_never_keeps_an_unfinished_roll_alone() {
     // Record 1 damaged in the sealed segment, and a snapshot at offset 5,
     // inside the roll's store: keeping the log from that store alone would
     // leave no named store, and the reopen would delete it as a leftover.
+    damage_record_1_in_the_sealed_segment(dir.path());
     let sealed = store_path(dir.path(), 0);
-    let mut bytes = fs::read(&sealed).unwrap();
-    let first_len = walkv::log::record::framed_len(payload(0).len()) as u64;
-    bytes[(FILE_HEADER_BYTES as u64 + first_len + 20) as usize] ^= 0xFF;
-    fs::write(&sealed, &bytes).unwrap();
 
     let report = check::check(dir.path(), &options(), &mut |_| {}).unwrap();
     let plan = report.plan_keeping_snapshot(5, &[]);

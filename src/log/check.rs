@@ -305,10 +305,8 @@ impl LogCheck {
         let mut moves = self.lost_indexes.clone();
         // An unfinished roll's store that does not continue the log comes
         // after every cut: kept in quarantine, not deleted by the reopen.
-        if let Some(tmp) = &self.unfinished_roll
-            && !self.segments.iter().any(|s| &s.store == tmp)
-        {
-            moves.push(tmp.clone());
+        if self.unfinished_roll_outside() {
+            moves.extend(self.unfinished_roll.clone());
         }
         let first_whole = cut.segment + cut.position.is_some() as usize;
         for s in self.segments.iter().skip(first_whole).rev() {
